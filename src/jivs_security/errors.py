@@ -1,0 +1,171 @@
+"""Errors raised by ``jivs_security``.
+
+Every error the package raises on purpose derives from
+:class:`JivsSecurityError`, which is never raised itself. Where a built-in
+type describes the condition too, it is a second base, so ``except
+ValueError`` keeps working in code that does not know this package.
+
+::
+
+    JivsSecurityError
+    ├── ConfigurationError (ValueError)
+    ├── StoreError
+    │   └── StoreUnavailable (ConnectionError)
+    ├── KeyRingError
+    │   ├── KeyNotFound (LookupError)
+    │   └── InsecureKeyFile (PermissionError)
+    └── InvalidToken (ValueError)
+        ├── TokenExpired
+        └── TokenRevoked
+            └── RefreshTokenReused
+
+Messages name what failed, the value or limit involved and what the caller
+can do next. They never contain a token, a key or any other secret; the
+structured fields carry identifiers only (``reason``, ``claim``, ``kid``,
+``token_id``), so callers need not parse the text.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "InsecureKeyFile",
+    "InvalidToken",
+    "JivsSecurityError",
+    "KeyNotFound",
+    "KeyRingError",
+    "RefreshTokenReused",
+    "StoreError",
+    "StoreUnavailable",
+    "TokenExpired",
+    "TokenRevoked",
+]
+
+
+class JivsSecurityError(Exception):
+    """Base of every error raised by ``jivs_security``; never raised itself."""
+
+
+class ConfigurationError(JivsSecurityError, ValueError):
+    """An argument or setting is invalid, so the object cannot be built or used.
+
+    ``setting`` names the argument, ``value`` is the offending value (``None``
+    when the value is secret) and ``expected`` describes what is accepted.
+    """
+
+    def __init__(self, message: str, *, setting: str, expected: str, value: object = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.expected = expected
+        self.value = value
+
+
+class StoreError(JivsSecurityError):
+    """A key-value store rejected an operation.
+
+    ``backend`` is the store class name and ``operation`` the method that
+    failed.
+    """
+
+    def __init__(self, message: str, *, backend: str, operation: str) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.operation = operation
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The store could not be reached or did not answer in time.
+
+    Callers must treat this as a failure: a token whose revocation state
+    cannot be read is not accepted. ``retryable`` is true when the same call
+    may succeed later (a refused connection or a timeout).
+    """
+
+    def __init__(
+        self, message: str, *, backend: str, operation: str, retryable: bool = True
+    ) -> None:
+        super().__init__(message, backend=backend, operation=operation)
+        self.retryable = retryable
+
+
+class KeyRingError(JivsSecurityError):
+    """A key ring operation failed: a bad key, a bad file or a bad state change."""
+
+
+class KeyNotFound(KeyRingError, LookupError):
+    """No key with the requested key id is in the ring."""
+
+    def __init__(self, message: str, *, kid: str) -> None:
+        super().__init__(message)
+        self.kid = kid
+
+
+class InsecureKeyFile(KeyRingError, PermissionError):
+    """A key file is readable by users other than its owner.
+
+    ``path`` is the file and ``mode`` its permission bits as found.
+    """
+
+    def __init__(self, message: str, *, path: str, mode: int) -> None:
+        super().__init__(message)
+        self.path = path
+        self.mode = mode
+
+
+class InvalidToken(JivsSecurityError, ValueError):
+    """A token failed verification.
+
+    ``reason`` is a stable code such as ``"bad_signature"``,
+    ``"unknown_kid"`` or ``"audience_mismatch"``; ``claim`` names the claim or
+    header parameter involved, when there is one. Neither ever contains the
+    token or part of it.
+    """
+
+    def __init__(self, message: str, *, reason: str, claim: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.claim = claim
+
+
+class TokenExpired(InvalidToken):
+    """The token's ``exp`` time, plus the allowed clock leeway, has passed.
+
+    ``expired_at`` is the ``exp`` claim and ``checked_at`` the verifier's
+    clock, both in seconds since the Unix epoch; ``leeway`` is in seconds.
+    """
+
+    def __init__(
+        self, message: str, *, expired_at: float, checked_at: float, leeway: float
+    ) -> None:
+        super().__init__(message, reason="expired", claim="exp")
+        self.expired_at = expired_at
+        self.checked_at = checked_at
+        self.leeway = leeway
+
+
+class TokenRevoked(InvalidToken):
+    """The token is well formed and signed, but was revoked.
+
+    ``scope`` says which revocation matched: ``"token"`` (its ``jti``),
+    ``"subject"`` (every token of the subject issued before a time) or
+    ``"family"`` (every token descended from one sign-in).
+    """
+
+    def __init__(self, message: str, *, token_id: str, scope: str) -> None:
+        super().__init__(message, reason=f"revoked_{scope}", claim="jti")
+        self.token_id = token_id
+        self.scope = scope
+
+
+class RefreshTokenReused(TokenRevoked):
+    """A refresh token was presented after it had already been exchanged.
+
+    Following RFC 9700, section 4.14.2, the whole token family is revoked
+    when this happens, because either the client or an attacker holds a
+    stolen copy. ``family_id`` identifies the revoked family.
+    """
+
+    def __init__(self, message: str, *, token_id: str, family_id: str) -> None:
+        super().__init__(message, token_id=token_id, scope="family")
+        self.reason = "refresh_token_reused"
+        self.family_id = family_id
