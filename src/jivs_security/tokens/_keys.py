@@ -105,7 +105,7 @@ class SigningKey:
 
     @classmethod
     def generate(cls, algorithm: str = "EdDSA", *, state: KeyState = KeyState.ACTIVE) -> SigningKey:
-        """Create a new random key for ``algorithm`` (``EdDSA``, ``ES256``, ``RS256`` or ``HS256``)."""
+        """Create a new random key for ``algorithm``: EdDSA, ES256, RS256 or HS256."""
         private: _PrivateKey
         if algorithm == "EdDSA":
             private = ed25519.Ed25519PrivateKey.generate()
