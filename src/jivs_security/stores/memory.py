@@ -16,9 +16,9 @@ __all__ = ["MemoryStore"]
 # this many writes, so keys that are never read again do not pile up.
 _SWEEP_EVERY_WRITES = 1024
 
-# Counters follow Redis INCRBY: a value counts only if it is a signed 64-bit
-# integer in canonical decimal form, so " 5", "+5", "05", "-0" and "1_0",
-# which Python's int() accepts, are rejected here as Redis rejects them.
+# increment() accepts the values that Redis INCRBY accepts: signed 64-bit
+# integers in canonical decimal form. Python's int() also parses " 5", "+5",
+# "05", "-0" and "1_0", which Redis rejects, so the form is checked first.
 _CANONICAL_INTEGER = re.compile(rb"0|-?[1-9][0-9]*")
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1

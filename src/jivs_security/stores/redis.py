@@ -59,6 +59,14 @@ class RedisStore:
                 setting="client",
                 expected="a redis.Redis client with socket_timeout set",
             )
+        if pool_settings.get("decode_responses", False):
+            raise ConfigurationError(
+                "the Redis client has decode_responses=True, so reads would return str where "
+                "callers compare bytes. Build it without decode_responses or use "
+                "RedisStore.from_url()",
+                setting="client",
+                expected="a redis.Redis client with decode_responses=False",
+            )
         self._client = client
         self._prefix = prefix
         self._increment: Callable[..., Any] = client.register_script(_INCREMENT_SCRIPT)
@@ -166,6 +174,16 @@ class RedisStore:
 
         try:
             yield
+        except redis.AuthenticationError as exc:
+            # A subclass of redis-py's ConnectionError, but retrying with the
+            # same credentials cannot succeed.
+            raise StoreUnavailable(
+                f"Redis store rejected the credentials during {operation}: "
+                f"{type(exc).__name__}. Check the user name and password in the URL.",
+                backend="RedisStore",
+                operation=operation,
+                retryable=False,
+            ) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(
                 f"Redis store unavailable during {operation}: {type(exc).__name__}: "
