@@ -185,9 +185,11 @@ def test_wrong_password_not_retryable(tmp_path: Path) -> None:
     """A rejected password raises StoreUnavailable marked as not worth retrying."""
     with RedisServer(data_dir=tmp_path / "redis", password=PASSWORD) as server:
         wrong_url = server.url.replace(PASSWORD, "not-the-password")
-        with closing(RedisStore.from_url(wrong_url, prefix="test:")) as store:
-            with pytest.raises(StoreUnavailable) as caught:
-                store.get("k")
+        with (
+            closing(RedisStore.from_url(wrong_url, prefix="test:")) as store,
+            pytest.raises(StoreUnavailable) as caught,
+        ):
+            store.get("k")
 
     assert caught.value.retryable is False
     assert "not-the-password" not in str(caught.value)
