@@ -89,9 +89,9 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     text = data.decode("utf-8")
     value, end = _DECODER.raw_decode(text)
 
-    # raw_decode stops after the first value; anything but whitespace after
-    # it means the input holds more than one JSON text.
-    if text[end:].strip(" \t\n\r"):
+    # raw_decode stops after the first value and, like this check, accepts
+    # no whitespace around it: a token segment has exactly one spelling.
+    if end != len(text):
         raise ValueError("data follows the JSON object")
     if not isinstance(value, dict):
         raise ValueError("the JSON value is not an object")

@@ -35,6 +35,11 @@ MIN_HMAC_KEY_BYTES: Final = 32
 MIN_RSA_BITS: Final = 2048
 GENERATED_RSA_BITS: Final = 3072
 
+# The order of the P-256 group (SEC 2, section 2.4.2). For every ECDSA
+# signature (r, s), (r, n - s) verifies too; signing emits only the low s
+# and verification rejects the high one, so a token has one valid spelling.
+_P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
 # RFC 7638, section 3.2: the members hashed for each key type, in
 # lexicographic order.
 _THUMBPRINT_MEMBERS: Final = {
@@ -226,6 +231,7 @@ class SigningKey:
             # JWS carries ECDSA signatures as fixed-size R || S (RFC 7518,
             # section 3.4), while cryptography produces DER.
             r, s = decode_dss_signature(private.sign(data, ec.ECDSA(hashes.SHA256())))
+            s = min(s, _P256_ORDER - s)
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
         return private.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
@@ -244,6 +250,8 @@ class SigningKey:
                     raise InvalidSignature
                 r = int.from_bytes(signature[:32], "big")
                 s = int.from_bytes(signature[32:], "big")
+                if s > _P256_ORDER // 2:
+                    raise InvalidSignature
                 public.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
             else:
                 public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())

@@ -37,20 +37,38 @@ class RevocationList:
 
     def check(self, claims: Claims) -> None:
         """Raise :class:`TokenRevoked` if any revocation covers ``claims``; one store round trip."""
+        revoked, _ = self.lookup(claims, include_use=False)
+        if revoked is not None:
+            raise revoked
+
+    def lookup(
+        self, claims: Claims, *, include_use: bool
+    ) -> tuple[TokenRevoked | None, bytes | None]:
+        """Return the revocation that covers ``claims`` and, if asked, the refresh-use record.
+
+        Both come from one store round trip. The record is ``None`` unless
+        ``include_use`` is true and the refresh token was already exchanged.
+        """
         tag = self._tag(claims.subject)
-        by_token, valid_after, by_family = self._store.get_many(
-            [f"{tag}jti:{claims.token_id}", f"{tag}sub", f"{tag}fam:{claims.family_id}"]
-        )
+        keys = [f"{tag}jti:{claims.token_id}", f"{tag}sub", f"{tag}fam:{claims.family_id}"]
+        if include_use:
+            keys.append(f"{tag}used:{claims.token_id}")
+        values = self._store.get_many(keys)
+        by_token, valid_after, by_family = values[:3]
+        used = values[3] if include_use else None
+
+        revoked = None
         if by_token is not None:
-            raise _revoked(claims, "token", "the token was revoked")
-        if valid_after is not None and claims.issued_at <= float(valid_after):
-            raise _revoked(
+            revoked = _revoked(claims, "token", "the token was revoked")
+        elif valid_after is not None and claims.issued_at <= float(valid_after):
+            revoked = _revoked(
                 claims,
                 "subject",
                 "its subject's tokens issued before the last revocation were revoked",
             )
-        if by_family is not None:
-            raise _revoked(claims, "family", "its token family was revoked")
+        elif by_family is not None:
+            revoked = _revoked(claims, "family", "its token family was revoked")
+        return revoked, used
 
     def revoke_token(self, subject: str, token_id: str, *, ttl: float) -> None:
         """Block one token id for ``ttl`` seconds."""

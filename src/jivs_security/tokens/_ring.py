@@ -246,7 +246,8 @@ class KeyRing:
             data = file.read()
 
         try:
-            document = parse_json_object(data)
+            # Surrounding whitespace is fine in a file that people may edit.
+            document = parse_json_object(data.strip())
         except ValueError as exc:
             raise KeyRingError(f"key file {source} is not a JSON object: {exc}") from None
         entries = document.get("keys")

@@ -249,6 +249,13 @@ class TokenService:
                 reason="too_large",
             )
 
+        if not token.isascii():
+            raise InvalidToken(
+                "Token rejected: it contains characters outside ASCII, which base64url "
+                "segments never do. Send the token exactly as it was issued.",
+                reason="malformed",
+            )
+
         segments = token.split(".")
         if len(segments) != 3:
             raise InvalidToken(
@@ -411,23 +418,33 @@ class TokenService:
         payload, key, kind = self._decode(refresh_token, TokenKind.REFRESH)
         now = self._clock()
         claims = self._validate(payload, key, kind, now)
-        self._revocations.check(claims)
+        revoked, earlier = self._revocations.lookup(claims, include_use=True)
 
-        access, refresh = self._plan_pair(
-            claims.subject, claims.scopes, claims.family_id, claims.extra, now
-        )
-        record = dumps_compact({"used_at": now, "access": access, "refresh": refresh})
-        # Keep the marker until the old refresh token could no longer be
-        # accepted anyway.
-        marker_ttl = max(1.0, claims.expires_at + self._leeway - now)
-        earlier = self._revocations.consume(claims.subject, claims.token_id, record, ttl=marker_ttl)
         if earlier is None:
-            logger.info("tokens refreshed family=%s jti=%s", claims.family_id, claims.token_id)
-            return self._sign_pair(access, refresh)
+            if revoked is not None:
+                raise revoked
+            access, refresh = self._plan_pair(
+                claims.subject, claims.scopes, claims.family_id, claims.extra, now
+            )
+            # The successor's claims are stored only when a grace window may
+            # need them again: they can include application claims.
+            used: dict[str, Any] = {"used_at": now}
+            if self._refresh_grace:
+                used.update(access=access, refresh=refresh)
+            # Keep the marker until the old refresh token could no longer be
+            # accepted anyway.
+            marker_ttl = max(1.0, claims.expires_at + self._leeway - now)
+            earlier = self._revocations.consume(
+                claims.subject, claims.token_id, dumps_compact(used), ttl=marker_ttl
+            )
+            if earlier is None:
+                logger.info("tokens refreshed family=%s jti=%s", claims.family_id, claims.token_id)
+                return self._sign_pair(access, refresh)
 
-        if self._refresh_grace and earlier:
+        # The token was exchanged before, by this client or by a thief.
+        if self._refresh_grace and earlier and revoked is None:
             first = json.loads(earlier)
-            if now - float(first["used_at"]) <= self._refresh_grace:
+            if "access" in first and now - float(first["used_at"]) <= self._refresh_grace:
                 logger.info("refresh retried within grace family=%s", claims.family_id)
                 return self._sign_pair(first["access"], first["refresh"])
 
