@@ -14,10 +14,16 @@ ValueError`` keeps working in code that does not know this package.
     ├── KeyRingError
     │   ├── KeyNotFound (LookupError)
     │   └── InsecureKeyFile (PermissionError)
-    └── InvalidToken (ValueError)
-        ├── TokenExpired
-        └── TokenRevoked
-            └── RefreshTokenReused
+    ├── InvalidToken (ValueError)
+    │   ├── TokenExpired
+    │   └── TokenRevoked
+    │       └── RefreshTokenReused
+    ├── LoginFailed
+    │   ├── PasswordMismatch
+    │   └── AccountLocked
+    ├── WeakPassword (ValueError)
+    │   └── PasswordReused
+    └── BreachCheckUnavailable (ConnectionError)
 
 Messages name what failed, the value or limit involved and what the caller
 can do next. They never contain a token, a key or any other secret; the
@@ -28,17 +34,23 @@ structured fields carry identifiers only (``reason``, ``claim``, ``kid``,
 from __future__ import annotations
 
 __all__ = [
+    "AccountLocked",
+    "BreachCheckUnavailable",
     "ConfigurationError",
     "InsecureKeyFile",
     "InvalidToken",
     "JivsSecurityError",
     "KeyNotFound",
     "KeyRingError",
+    "LoginFailed",
+    "PasswordMismatch",
+    "PasswordReused",
     "RefreshTokenReused",
     "StoreError",
     "StoreUnavailable",
     "TokenExpired",
     "TokenRevoked",
+    "WeakPassword",
 ]
 
 
@@ -169,3 +181,84 @@ class RefreshTokenReused(TokenRevoked):
         super().__init__(message, token_id=token_id, scope="family")
         self.reason = "refresh_token_reused"
         self.family_id = family_id
+
+
+# The one message every sign-in failure shows, so that a caller who relays it
+# cannot tell an unknown user, a wrong password and a locked account apart
+# (OWASP Authentication Cheat Sheet, "Authentication and Error Messages").
+LOGIN_FAILED_MESSAGE = (
+    "Sign-in failed: the user name or password is wrong, or there were too many attempts. "
+    "Check the credentials and try again later."
+)
+
+
+class LoginFailed(JivsSecurityError):
+    """A sign-in attempt failed; the message is the same whatever the cause.
+
+    Handle this class, not its subclasses, where the response to the user is
+    built. The subclasses and ``reason`` exist for server-side logs:
+    ``"password_mismatch"``, ``"unknown_account"`` or ``"locked"``.
+    """
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(LOGIN_FAILED_MESSAGE)
+        self.reason = reason
+
+
+class PasswordMismatch(LoginFailed):
+    """The password does not match the stored hash, or the account does not exist."""
+
+    def __init__(self, *, reason: str = "password_mismatch") -> None:
+        super().__init__(reason=reason)
+
+
+class AccountLocked(LoginFailed):
+    """Too many failed attempts: the next attempt is allowed after ``retry_after`` seconds.
+
+    ``scope`` names the counter that triggered the lock: ``"account"``,
+    ``"account_ip"`` or ``"ip"``. Sending ``retry_after`` to the client tells
+    it that the account exists and is under attack; whether to do so is the
+    application's choice.
+    """
+
+    def __init__(self, *, retry_after: float, scope: str) -> None:
+        super().__init__(reason="locked")
+        self.retry_after = retry_after
+        self.scope = scope
+
+
+class WeakPassword(JivsSecurityError, ValueError):
+    """A new password breaks the password policy.
+
+    ``result`` is the :class:`~jivs_security.passwords.PolicyResult` with every
+    failed rule (a stable code and a readable message each); it never holds
+    the password.
+    """
+
+    def __init__(self, message: str, *, result: object) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class PasswordReused(WeakPassword):
+    """A new password matches one of the account's recent passwords.
+
+    ``history_size`` is how many earlier passwords are compared.
+    """
+
+    def __init__(self, message: str, *, result: object, history_size: int) -> None:
+        super().__init__(message, result=result)
+        self.history_size = history_size
+
+
+class BreachCheckUnavailable(JivsSecurityError, ConnectionError):
+    """A breached-password service could not be asked, and the policy is to fail closed.
+
+    ``service`` names the checker and ``retryable`` is true when the same
+    call may succeed later.
+    """
+
+    def __init__(self, message: str, *, service: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.service = service
+        self.retryable = retryable

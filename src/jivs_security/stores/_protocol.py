@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from jivs_security.errors import ConfigurationError
+from jivs_security.stores._script import AtomicScript
 
 __all__ = ["KeyValueStore", "validate_ttl"]
 
@@ -54,6 +55,15 @@ class KeyValueStore(Protocol):
 
     def delete(self, *keys: str) -> int:
         """Delete ``keys`` and return how many existed."""
+        ...
+
+    def run_script(
+        self, script: AtomicScript, keys: Sequence[str], args: Sequence[str | int | float]
+    ) -> Any:
+        """Run ``script`` over ``keys`` as one atomic step and return its result.
+
+        Numbers in ``args`` reach the script as strings, as Redis passes them.
+        """
         ...
 
     def close(self) -> None:

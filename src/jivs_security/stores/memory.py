@@ -6,9 +6,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from jivs_security.errors import StoreError
 from jivs_security.stores._protocol import validate_ttl
+from jivs_security.stores._script import AtomicScript
 
 __all__ = ["MemoryStore"]
 
@@ -114,6 +116,13 @@ class MemoryStore:
                 self._values.pop(key, None)
             return existed
 
+    def run_script(
+        self, script: AtomicScript, keys: Sequence[str], args: Sequence[str | int | float]
+    ) -> Any:
+        with self._lock:
+            view = _LockedView(self, self._clock())
+            return script.python(view, list(keys), [_as_redis_argument(arg) for arg in args])
+
     def close(self) -> None:
         with self._lock:
             self._values.clear()
@@ -152,3 +161,39 @@ def _is_counter(value: bytes) -> bool:
     return (
         _CANONICAL_INTEGER.fullmatch(value) is not None and _INT64_MIN <= int(value) <= _INT64_MAX
     )
+
+
+def _as_redis_argument(value: str | int | float) -> str:
+    # redis-py sends ints with str() and floats with repr(); the Python half of
+    # a script sees the same text the Lua half would.
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class _LockedView:
+    """The store seen from inside :meth:`MemoryStore.run_script`.
+
+    It calls the store's private helpers, which is safe because
+    ``run_script`` holds the store's lock for the whole script.
+    """
+
+    def __init__(self, store: MemoryStore, now: float) -> None:
+        self._store = store
+        self._now = now
+
+    def get(self, key: str) -> bytes | None:
+        return self._store._read(key, self._now)
+
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        expires_at = None if ttl is None else self._now + validate_ttl(ttl)
+        self._store._write(key, bytes(value), expires_at)
+
+    def ttl(self, key: str) -> float | None:
+        if self.get(key) is None:
+            return None
+        expires_at = self._store._values[key][1]
+        return None if expires_at is None else expires_at - self._now
+
+    def delete(self, key: str) -> bool:
+        existed = self.get(key) is not None
+        self._store._values.pop(key, None)
+        return existed

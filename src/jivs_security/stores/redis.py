@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from jivs_security.errors import ConfigurationError, StoreError, StoreUnavailable
 from jivs_security.stores._protocol import validate_ttl
+from jivs_security.stores._script import AtomicScript
 
 if TYPE_CHECKING:
     import redis
@@ -70,6 +71,7 @@ class RedisStore:
         self._client = client
         self._prefix = prefix
         self._increment: Callable[..., Any] = client.register_script(_INCREMENT_SCRIPT)
+        self._scripts: dict[str, tuple[str, Callable[..., Any]]] = {}
 
     @classmethod
     def from_url(
@@ -163,6 +165,16 @@ class RedisStore:
         with self._guard("delete"):
             deleted = self._client.delete(*(self._prefix + key for key in keys))
         return int(deleted)
+
+    def run_script(
+        self, script: AtomicScript, keys: Sequence[str], args: Sequence[str | int | float]
+    ) -> Any:
+        registered = self._scripts.get(script.name)
+        if registered is None or registered[0] != script.lua:
+            registered = (script.lua, self._client.register_script(script.lua))
+            self._scripts[script.name] = registered
+        with self._guard(f"run_script({script.name})"):
+            return registered[1](keys=[self._prefix + key for key in keys], args=list(args))
 
     def close(self) -> None:
         self._client.close()
