@@ -47,6 +47,8 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Measure issue and verify throughput side by side with PyJWT and joserfc."""
-    session.install(".[redis,bench]", "pyjwt")
-    session.run("python", "benchmarks/bench_tokens.py", *session.posargs)
+    """Run every benchmark script; each compares JiVS with its peer libraries in one run."""
+    session.install(".[bench]")
+    scripts = sorted(Path("benchmarks").glob("bench_*.py"))
+    for script in scripts:
+        session.run("python", str(script), *session.posargs)
