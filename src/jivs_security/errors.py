@@ -23,7 +23,12 @@ ValueError`` keeps working in code that does not know this package.
     │   └── AccountLocked
     ├── WeakPassword (ValueError)
     │   └── PasswordReused
-    └── BreachCheckUnavailable (ConnectionError)
+    ├── InvalidPassword (ValueError)
+    ├── InvalidHash (ValueError)
+    ├── BreachCheckUnavailable (ConnectionError)
+    ├── DecryptionFailed (ValueError)
+    ├── SubjectShredded (LookupError)
+    └── KeyUnavailable
 
 Messages name what failed, the value or limit involved and what the caller
 can do next. They never contain a token, a key or any other secret; the
@@ -37,17 +42,22 @@ __all__ = [
     "AccountLocked",
     "BreachCheckUnavailable",
     "ConfigurationError",
+    "DecryptionFailed",
     "InsecureKeyFile",
+    "InvalidHash",
+    "InvalidPassword",
     "InvalidToken",
     "JivsSecurityError",
     "KeyNotFound",
     "KeyRingError",
+    "KeyUnavailable",
     "LoginFailed",
     "PasswordMismatch",
     "PasswordReused",
     "RefreshTokenReused",
     "StoreError",
     "StoreUnavailable",
+    "SubjectShredded",
     "TokenExpired",
     "TokenRevoked",
     "WeakPassword",
@@ -251,6 +261,34 @@ class PasswordReused(WeakPassword):
         self.history_size = history_size
 
 
+class InvalidPassword(JivsSecurityError, ValueError):
+    """A password cannot be hashed or checked: not a string, empty, too long or not valid Unicode.
+
+    ``reason`` is ``"not_a_string"``, ``"empty"``, ``"too_long"`` or
+    ``"invalid_unicode"``; ``max_length`` is the limit in characters that
+    applied. Neither the message nor the fields contain the password or its
+    length. At sign-in, treat this error as a failed attempt.
+    """
+
+    def __init__(self, message: str, *, reason: str, max_length: int) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.max_length = max_length
+
+
+class InvalidHash(JivsSecurityError, ValueError):
+    """A stored password hash is malformed or in a format this library does not accept.
+
+    ``reason`` is a stable code such as ``"empty"``, ``"not_argon2id"``,
+    ``"malformed"`` or ``"missing_pepper"``. The message names the expected
+    format but never contains the stored hash, which is secret.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class BreachCheckUnavailable(JivsSecurityError, ConnectionError):
     """A breached-password service could not be asked, and the policy is to fail closed.
 
@@ -262,3 +300,49 @@ class BreachCheckUnavailable(JivsSecurityError, ConnectionError):
         super().__init__(message)
         self.service = service
         self.retryable = retryable
+
+
+class DecryptionFailed(JivsSecurityError, ValueError):
+    """A ciphertext could not be decrypted.
+
+    The message and fields are the same whether the key was wrong, the
+    encryption context differed, or the header or body was altered or cut
+    short, so the error gives an attacker no oracle. Nothing of the
+    plaintext is released before this is raised, except by streaming
+    decryption, which releases only segments that were verified.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Decryption failed: the ciphertext is damaged or was altered, or the key or "
+            "encryption context differs from the one used to encrypt."
+        )
+
+
+class KeyUnavailable(JivsSecurityError):
+    """A key provider could not wrap or unwrap a data key.
+
+    ``provider`` names the provider (``"local"``, ``"vault-transit"``,
+    ``"aws-kms"``) and ``key_id`` the key it was asked to use. ``retryable``
+    is true when the same call may succeed later (a timeout or an
+    unreachable service), false when it cannot (a disabled or missing key,
+    denied access).
+    """
+
+    def __init__(self, message: str, *, provider: str, key_id: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.key_id = key_id
+        self.retryable = retryable
+
+
+class SubjectShredded(JivsSecurityError, LookupError):
+    """The data subject's key was destroyed, so data encrypted for them is gone for good.
+
+    ``subject_tag`` identifies the subject by a hash, never by the subject id,
+    which may itself be personal data.
+    """
+
+    def __init__(self, message: str, *, subject_tag: str) -> None:
+        super().__init__(message)
+        self.subject_tag = subject_tag

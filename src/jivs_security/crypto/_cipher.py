@@ -1,0 +1,356 @@
+"""EnvelopeCipher: encrypt under fresh data keys wrapped by one or more key providers."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import BinaryIO, Final
+
+from cryptography.exceptions import InvalidTag
+
+from jivs_security.crypto import _format, _stream
+from jivs_security.crypto._cache import DataKeyCache
+from jivs_security.crypto._context import canonical_context
+from jivs_security.crypto._format import MESSAGE_ID_BYTES, TAG_BYTES, Header
+from jivs_security.crypto._provider import KeyProvider, WrappedKey
+from jivs_security.crypto._suite import (
+    SUITES,
+    Aead,
+    Suite,
+    derive_keys,
+    header_nonce,
+    segment_nonce,
+    suite_by_name,
+)
+from jivs_security.errors import ConfigurationError, DecryptionFailed, KeyUnavailable
+
+__all__ = ["EnvelopeCipher", "MessageInfo"]
+
+logger = logging.getLogger("jivs_security.crypto")
+
+DEFAULT_SEGMENT_BYTES: Final = 64 * 1024
+
+# NIST SP 800-38D, section 8.3, allows at most 2**32 invocations of one
+# AES-GCM key with random or derived nonces; each segment is one invocation.
+MAX_SEGMENTS: Final = 2**32
+
+_SUITE_IDS: Final = frozenset(SUITES)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """What a message's header says, read without any key: for audits and key rotation."""
+
+    suite: str
+    segment_size: int
+    context: dict[str, str]
+    wrapped_keys: tuple[WrappedKey, ...]
+    header_size: int
+
+    @property
+    def key_ids(self) -> tuple[tuple[str, str], ...]:
+        """The (provider id, key id) pairs that can decrypt the message."""
+        return tuple((wrapped.provider_id, wrapped.key_id) for wrapped in self.wrapped_keys)
+
+
+class EnvelopeCipher:
+    """Encrypts messages and streams under data keys wrapped by key providers.
+
+    Each message gets a data key from the first provider, wrapped also by
+    every further provider, so any one of them can decrypt it (for example a
+    local keyset and Vault Transit, for disaster recovery). The content key
+    and a key commitment are derived from the data key with HKDF; the body
+    is AES-256-GCM (``suite="aes-256-gcm"``, the default) or
+    ChaCha20-Poly1305 in segments of ``segment_size`` plaintext bytes.
+
+    ``context`` is a mapping of strings that is authenticated but not
+    encrypted; decryption must present exactly the same mapping. ``cache``
+    (off by default) lets messages share a wrapped data key within limits,
+    which saves key-service calls.
+    """
+
+    def __init__(
+        self,
+        provider: KeyProvider,
+        *more_providers: KeyProvider,
+        suite: str = "aes-256-gcm",
+        segment_size: int = DEFAULT_SEGMENT_BYTES,
+        cache: DataKeyCache | None = None,
+    ) -> None:
+        self._providers = (provider, *more_providers)
+        for candidate in self._providers:
+            if not isinstance(candidate, KeyProvider):
+                raise ConfigurationError(
+                    f"{type(candidate).__name__} is not a key provider",
+                    setting="provider",
+                    expected="objects implementing jivs_security.crypto.KeyProvider",
+                    value=type(candidate).__name__,
+                )
+        self._suite = suite_by_name(suite)
+        if not (
+            isinstance(segment_size, int)
+            and _format.MIN_SEGMENT_BYTES <= segment_size <= _format.MAX_SEGMENT_BYTES
+        ):
+            raise ConfigurationError(
+                f"segment_size must be from {_format.MIN_SEGMENT_BYTES} to "
+                f"{_format.MAX_SEGMENT_BYTES} bytes, got {segment_size!r}",
+                setting="segment_size",
+                expected="bytes per segment",
+                value=segment_size,
+            )
+        self._segment_size = segment_size
+        self._cache = cache
+
+    def __repr__(self) -> str:
+        providers = ", ".join(repr(provider) for provider in self._providers)
+        return (
+            f"EnvelopeCipher(providers=[{providers}], suite={self._suite.name!r}, "
+            f"segment_size={self._segment_size})"
+        )
+
+    @property
+    def providers(self) -> tuple[KeyProvider, ...]:
+        """The key providers, the first of which generates data keys."""
+        return self._providers
+
+    # Whole messages.
+
+    def encrypt(self, data: bytes, *, context: Mapping[str, str] | None = None) -> bytes:
+        """Encrypt ``data`` and return the message: header and body."""
+        context_bytes = canonical_context(context)
+        plaintext = memoryview(data).cast("B")
+        data_key, wrapped_keys = self._data_key(context or {}, context_bytes, len(plaintext))
+        header, aead = self._new_header(data_key, context_bytes, wrapped_keys)
+
+        parts = [header]
+        size = self._segment_size
+        last = max(0, (len(plaintext) - 1) // size)
+        for number in range(last + 1):
+            chunk = plaintext[number * size : (number + 1) * size]
+            parts.append(aead.encrypt(segment_nonce(number, final=number == last), chunk, None))
+        return b"".join(parts)
+
+    def decrypt(self, blob: bytes, *, context: Mapping[str, str] | None = None) -> bytes:
+        """Decrypt a message; raise :class:`DecryptionFailed` for any mismatch or damage."""
+        view = memoryview(blob).cast("B")
+        header = _format.read_header(_stream.bytes_reader(view), _SUITE_IDS)
+        aead = self._open_header(header, canonical_context(context))
+
+        body = view[header.size :]
+        chunk_size = self._chunk_size(header)
+        if not body:
+            raise DecryptionFailed
+        last = (len(body) - 1) // chunk_size
+        if last >= MAX_SEGMENTS:
+            raise DecryptionFailed
+        parts = []
+        try:
+            for number in range(last + 1):
+                chunk = body[number * chunk_size : (number + 1) * chunk_size]
+                if len(chunk) < TAG_BYTES:
+                    raise DecryptionFailed
+                nonce = segment_nonce(number, final=number == last)
+                parts.append(aead.decrypt(nonce, chunk, None))
+        except InvalidTag:
+            raise DecryptionFailed from None
+        return b"".join(parts)
+
+    # Streams.
+
+    def encrypt_stream(
+        self, source: BinaryIO, destination: BinaryIO, *, context: Mapping[str, str] | None = None
+    ) -> int:
+        """Encrypt everything ``source`` yields into ``destination``; return bytes written.
+
+        Memory use is a few segments whatever the stream's length. The data
+        key is obtained before anything is written, so a key provider that
+        is down leaves ``destination`` untouched.
+        """
+        context_bytes = canonical_context(context)
+        data_key, wrapped_keys = self._fresh_data_key(context or {})
+        header, aead = self._new_header(data_key, context_bytes, wrapped_keys)
+        destination.write(header)
+        return len(header) + _stream.encrypt_segments(
+            aead, source, destination, self._segment_size, MAX_SEGMENTS
+        )
+
+    def decrypt_stream(
+        self, source: BinaryIO, destination: BinaryIO, *, context: Mapping[str, str] | None = None
+    ) -> int:
+        """Decrypt a stream into ``destination``; return plaintext bytes written.
+
+        Only segments that verified are written. If the stream is cut short,
+        reordered or spliced, :class:`DecryptionFailed` is raised, and what
+        was written before it must be discarded by the caller: the final
+        segment never verified.
+        """
+        header = _format.read_header(_stream.exact_reader(source), _SUITE_IDS)
+        aead = self._open_header(header, canonical_context(context))
+        return _stream.decrypt_segments(
+            aead, source, destination, self._chunk_size(header), MAX_SEGMENTS
+        )
+
+    # Rotation.
+
+    def rewrap(self, blob: bytes) -> bytes:
+        """Re-wrap the message's data keys under each provider's current key version.
+
+        The body is copied unchanged. The header tag depends on the data
+        key, so one unwrap call is made besides each provider's rewrap call.
+        Wrapped keys of providers this cipher does not hold are kept as they
+        are.
+        """
+        view = memoryview(blob).cast("B")
+        header = _format.read_header(_stream.bytes_reader(view), _SUITE_IDS)
+        data_key = self._unwrap(header)
+        suite = SUITES[header.suite]
+        content_key, _ = derive_keys(data_key, header.message_id, suite)
+        context = header.context
+
+        renewed = []
+        for wrapped in header.wrapped_keys:
+            provider = self._provider_for(wrapped)
+            renewed.append(provider.rewrap(wrapped, context) if provider else wrapped)
+
+        unsigned = _format.serialize_unsigned(
+            suite=header.suite,
+            segment_size=header.segment_size,
+            message_id=header.message_id,
+            context_bytes=header.context_bytes,
+            wrapped_keys=tuple(renewed),
+            commitment=header.commitment,
+        )
+        tag = suite.aead(content_key).encrypt(header_nonce(), b"", unsigned)
+        logger.info(
+            "message rewrapped keys=%s",
+            ",".join(f"{w.provider_id}:{w.key_id}" for w in renewed),
+        )
+        return unsigned + tag + bytes(view[header.size :])
+
+    @staticmethod
+    def inspect(blob: bytes) -> MessageInfo:
+        """Read a message's header without decrypting: suite, context and wrapped key ids.
+
+        Nothing here is authenticated until the message is decrypted; use it
+        to find which key versions are still in use, not to make access
+        decisions.
+        """
+        view = memoryview(blob).cast("B")
+        header = _format.read_header(_stream.bytes_reader(view), _SUITE_IDS)
+        return MessageInfo(
+            suite=SUITES[header.suite].name,
+            segment_size=header.segment_size,
+            context=header.context,
+            wrapped_keys=header.wrapped_keys,
+            header_size=header.size,
+        )
+
+    # Keys and headers.
+
+    def _data_key(
+        self, context: Mapping[str, str], context_bytes: bytes, plaintext_bytes: int
+    ) -> tuple[bytes, tuple[WrappedKey, ...]]:
+        if self._cache is None:
+            return self._fresh_data_key(context)
+        cache_key = ("encrypt", id(self), context_bytes)
+        cached = self._cache.take_for_encryption(cache_key, plaintext_bytes)
+        if cached is not None:
+            return cached
+        data_key, wrapped_keys = self._fresh_data_key(context)
+        self._cache.put_for_encryption(cache_key, data_key, wrapped_keys, plaintext_bytes)
+        return data_key, wrapped_keys
+
+    def _fresh_data_key(self, context: Mapping[str, str]) -> tuple[bytes, tuple[WrappedKey, ...]]:
+        first, *others = self._providers
+        data_key, wrapped = first.generate(context)
+        return data_key, (wrapped, *(provider.wrap(data_key, context) for provider in others))
+
+    def _new_header(
+        self, data_key: bytes, context_bytes: bytes, wrapped_keys: tuple[WrappedKey, ...]
+    ) -> tuple[bytes, Aead]:
+        message_id = os.urandom(MESSAGE_ID_BYTES)
+        content_key, commitment = derive_keys(data_key, message_id, self._suite)
+        unsigned = _format.serialize_unsigned(
+            suite=self._suite.suite_id,
+            segment_size=self._segment_size,
+            message_id=message_id,
+            context_bytes=context_bytes,
+            wrapped_keys=wrapped_keys,
+            commitment=commitment,
+        )
+        aead = self._suite.aead(content_key)
+        return unsigned + aead.encrypt(header_nonce(), b"", unsigned), aead
+
+    def _open_header(self, header: Header, expected_context: bytes) -> Aead:
+        # The context is compared before any key service is called, which
+        # saves a call for a mismatch and gives the same error as a bad tag.
+        if not hmac.compare_digest(header.context_bytes, expected_context):
+            raise DecryptionFailed
+        data_key = self._unwrap(header)
+        suite: Suite = SUITES[header.suite]
+        content_key, commitment = derive_keys(data_key, header.message_id, suite)
+        if not hmac.compare_digest(commitment, header.commitment):
+            raise DecryptionFailed
+        aead = suite.aead(content_key)
+        try:
+            aead.decrypt(header_nonce(), header.tag, header.signed_bytes)
+        except InvalidTag:
+            raise DecryptionFailed from None
+        return aead
+
+    def _unwrap(self, header: Header) -> bytes:
+        """Return the data key from the first wrapped key a provider can open.
+
+        A wrapped key that does not authenticate, or yields a key whose
+        commitment differs, is skipped in favour of the next one; only when
+        none works is an error raised: :class:`KeyUnavailable` if every
+        attempt failed to reach its service, :class:`DecryptionFailed`
+        otherwise.
+        """
+        context = header.context
+        unavailable: list[KeyUnavailable] = []
+        for wrapped in header.wrapped_keys:
+            cache_key = ("decrypt", wrapped.provider_id, wrapped.key_id, wrapped.ciphertext)
+            cached = self._cache.get_for_decryption(cache_key) if self._cache else None
+            if cached is not None:
+                return cached
+            provider = self._provider_for(wrapped)
+            if provider is None:
+                continue
+            try:
+                data_key = provider.unwrap(wrapped, context)
+            except KeyUnavailable as error:
+                unavailable.append(error)
+                continue
+            except DecryptionFailed:
+                continue
+            _, commitment = derive_keys(data_key, header.message_id, SUITES[header.suite])
+            if not hmac.compare_digest(commitment, header.commitment):
+                continue
+            if self._cache is not None:
+                self._cache.put_for_decryption(cache_key, data_key)
+            return data_key
+
+        if unavailable:
+            raise unavailable[-1]
+        if all(self._provider_for(wrapped) is None for wrapped in header.wrapped_keys):
+            # Raised as DecryptionFailed like any other mismatch, because the
+            # key ids may have been altered; the log tells the operator.
+            logger.warning(
+                "no configured key provider holds a key for this message keys=%s",
+                ",".join(f"{w.provider_id}:{w.key_id}" for w in header.wrapped_keys),
+            )
+        raise DecryptionFailed
+
+    def _provider_for(self, wrapped: WrappedKey) -> KeyProvider | None:
+        for provider in self._providers:
+            if provider.provider_id == wrapped.provider_id and provider.can_unwrap(wrapped):
+                return provider
+        return None
+
+    @staticmethod
+    def _chunk_size(header: Header) -> int:
+        return header.segment_size + TAG_BYTES

@@ -1,0 +1,98 @@
+"""The encryption context: a str-to-str mapping authenticated with every message."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+
+from jivs_security.errors import ConfigurationError
+
+__all__ = ["MAX_CONTEXT_BYTES", "MAX_CONTEXT_PAIRS", "canonical_context", "parse_context"]
+
+# Limits keep a header small and bounded. AWS KMS caps an encryption context
+# at 8,192 characters in total, so a context within these limits can also be
+# passed to KMS unchanged.
+MAX_CONTEXT_PAIRS = 64
+MAX_CONTEXT_BYTES = 8192
+
+_LENGTH = struct.Struct(">H")
+
+
+def _invalid(problem: str, value: object = None) -> ConfigurationError:
+    return ConfigurationError(
+        f"invalid encryption context: {problem}",
+        setting="context",
+        expected=f"a mapping of non-empty str keys to str values, at most {MAX_CONTEXT_PAIRS} "
+        f"pairs and {MAX_CONTEXT_BYTES} bytes in UTF-8",
+        value=value,
+    )
+
+
+def canonical_context(context: Mapping[str, str] | None) -> bytes:
+    """Serialise ``context`` to the one byte string that every party computes alike.
+
+    Pairs are sorted by the UTF-8 bytes of their keys; the count and each key
+    and value are prefixed with a 16-bit big-endian length. The context is
+    authenticated, not encrypted: it must not hold secrets.
+    """
+    if context is None:
+        context = {}
+    if not isinstance(context, Mapping):
+        raise _invalid(f"expected a mapping, got {type(context).__name__}")
+    if len(context) > MAX_CONTEXT_PAIRS:
+        raise _invalid(f"{len(context)} pairs, over the limit of {MAX_CONTEXT_PAIRS}")
+
+    encoded: list[tuple[bytes, bytes]] = []
+    for key, value in context.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise _invalid(f"key {key!r} must be a non-empty str with a str value", key)
+        try:
+            encoded.append((key.encode("utf-8"), value.encode("utf-8")))
+        except UnicodeEncodeError:
+            raise _invalid(f"key {key!r} or its value is not valid Unicode", key) from None
+    encoded.sort()
+
+    parts = [_LENGTH.pack(len(encoded))]
+    for key_bytes, value_bytes in encoded:
+        parts += [
+            _LENGTH.pack(len(key_bytes)),
+            key_bytes,
+            _LENGTH.pack(len(value_bytes)),
+            value_bytes,
+        ]
+    result = b"".join(parts)
+    if len(result) > MAX_CONTEXT_BYTES:
+        raise _invalid(f"{len(result)} bytes serialised, over the limit of {MAX_CONTEXT_BYTES}")
+    return result
+
+
+def parse_context(data: bytes) -> dict[str, str]:
+    """Read a context written by :func:`canonical_context`; raise ``ValueError`` if malformed.
+
+    Only the canonical form is accepted: pairs in order and no duplicates,
+    so one context has exactly one serialisation.
+    """
+    view = memoryview(data)
+    (count,) = _LENGTH.unpack_from(view, 0)
+    offset = 2
+    pairs: dict[str, str] = {}
+    previous: bytes | None = None
+    for _ in range(count):
+        key, offset = _read_field(view, offset)
+        value, offset = _read_field(view, offset)
+        if not key or (previous is not None and key <= previous):
+            raise ValueError("context keys are empty, out of order or repeated")
+        previous = key
+        pairs[key.decode("utf-8")] = value.decode("utf-8")
+    if offset != len(data):
+        raise ValueError("data follows the encryption context")
+    return pairs
+
+
+def _read_field(view: memoryview, offset: int) -> tuple[bytes, int]:
+    (length,) = _LENGTH.unpack_from(view, offset)
+    start = offset + 2
+    end = start + length
+    if end > len(view):
+        raise ValueError("an encryption context field runs past the end")
+    return bytes(view[start:end]), end

@@ -1,0 +1,175 @@
+"""The envelope's binary header: layout, serialisation and strict parsing.
+
+Version 1 of the format, all integers big-endian (docs/crypto-format.md has
+the full byte layout)::
+
+    magic            4 bytes   b"JVEF"
+    version          1 byte    1
+    suite            2 bytes   1 = AES-256-GCM, 2 = ChaCha20-Poly1305
+    segment size     4 bytes   plaintext bytes per body segment
+    message id      32 bytes   random; the HKDF salt of this message
+    context length   2 bytes, then the canonical encryption context
+    key count        1 byte, then for each wrapped data key:
+        provider id  1-byte length + ASCII
+        key id       2-byte length + UTF-8
+        ciphertext   2-byte length + bytes
+    commitment      32 bytes   from HKDF, checked before any decryption
+    header tag      16 bytes   AEAD tag over every byte above
+
+The body follows: segments of ``segment size`` plaintext bytes plus a
+16-byte tag each; the last segment may be shorter, even empty.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from jivs_security.crypto._context import MAX_CONTEXT_BYTES, parse_context
+from jivs_security.crypto._provider import WrappedKey
+from jivs_security.errors import DecryptionFailed
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MESSAGE_ID_BYTES",
+    "TAG_BYTES",
+    "Header",
+    "read_header",
+]
+
+MAGIC: Final = b"JVEF"
+FORMAT_VERSION: Final = 1
+MESSAGE_ID_BYTES: Final = 32
+COMMITMENT_BYTES: Final = 32
+TAG_BYTES: Final = 16
+MAX_WRAPPED_KEYS: Final = 16
+
+# Segment sizes outside this range are rejected when parsing, so a forged
+# header cannot make a reader allocate an arbitrary buffer.
+MIN_SEGMENT_BYTES: Final = 1024
+MAX_SEGMENT_BYTES: Final = 16 * 1024 * 1024
+
+_PREFIX = struct.Struct(">4sBHI32s")  # magic, version, suite, segment size, message id
+_U8 = struct.Struct(">B")
+_U16 = struct.Struct(">H")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The parsed header of one message; ``signed_bytes`` is what the header tag covers."""
+
+    suite: int
+    segment_size: int
+    message_id: bytes
+    context_bytes: bytes
+    wrapped_keys: tuple[WrappedKey, ...]
+    commitment: bytes
+    tag: bytes
+    signed_bytes: bytes
+
+    @property
+    def context(self) -> dict[str, str]:
+        """The encryption context as a mapping."""
+        return parse_context(self.context_bytes)
+
+    @property
+    def size(self) -> int:
+        """The header's length in bytes, tag included."""
+        return len(self.signed_bytes) + TAG_BYTES
+
+
+def serialize_unsigned(
+    *,
+    suite: int,
+    segment_size: int,
+    message_id: bytes,
+    context_bytes: bytes,
+    wrapped_keys: tuple[WrappedKey, ...],
+    commitment: bytes,
+) -> bytes:
+    """Return the header bytes up to the tag, which the caller computes over them."""
+    parts = [
+        _PREFIX.pack(MAGIC, FORMAT_VERSION, suite, segment_size, message_id),
+        _U16.pack(len(context_bytes)),
+        context_bytes,
+        _U8.pack(len(wrapped_keys)),
+    ]
+    for wrapped in wrapped_keys:
+        provider = wrapped.provider_id.encode("ascii")
+        key_id = wrapped.key_id.encode("utf-8")
+        parts += [
+            _U8.pack(len(provider)),
+            provider,
+            _U16.pack(len(key_id)),
+            key_id,
+            _U16.pack(len(wrapped.ciphertext)),
+            wrapped.ciphertext,
+        ]
+    parts.append(commitment)
+    return b"".join(parts)
+
+
+def read_header(read: Callable[[int], bytes], suites: frozenset[int]) -> Header:
+    """Parse a header, pulling bytes with ``read(n)``, which returns exactly ``n`` or fewer at EOF.
+
+    Any deviation from the layout raises :class:`DecryptionFailed`, the same
+    error as every other decryption failure.
+    """
+    consumed: list[bytes] = []
+
+    def take(count: int) -> bytes:
+        data = read(count)
+        if len(data) != count:
+            raise DecryptionFailed
+        consumed.append(data)
+        return data
+
+    magic, version, suite, segment_size, message_id = _PREFIX.unpack(take(_PREFIX.size))
+    if magic != MAGIC or version != FORMAT_VERSION or suite not in suites:
+        raise DecryptionFailed
+    if not MIN_SEGMENT_BYTES <= segment_size <= MAX_SEGMENT_BYTES:
+        raise DecryptionFailed
+
+    (context_length,) = _U16.unpack(take(2))
+    if context_length > MAX_CONTEXT_BYTES:
+        raise DecryptionFailed
+    context_bytes = take(context_length)
+    try:
+        parse_context(context_bytes)
+    except (ValueError, struct.error):
+        raise DecryptionFailed from None
+
+    (count,) = _U8.unpack(take(1))
+    if not 1 <= count <= MAX_WRAPPED_KEYS:
+        raise DecryptionFailed
+    wrapped_keys = []
+    for _ in range(count):
+        (provider_length,) = _U8.unpack(take(1))
+        provider = take(provider_length)
+        (key_id_length,) = _U16.unpack(take(2))
+        key_id = take(key_id_length)
+        (ciphertext_length,) = _U16.unpack(take(2))
+        ciphertext = take(ciphertext_length)
+        try:
+            wrapped_keys.append(
+                WrappedKey(provider.decode("ascii"), key_id.decode("utf-8"), ciphertext)
+            )
+        except UnicodeDecodeError:
+            raise DecryptionFailed from None
+
+    commitment = take(COMMITMENT_BYTES)
+    signed_bytes = b"".join(consumed)
+    tag = take(TAG_BYTES)
+    return Header(
+        suite=suite,
+        segment_size=segment_size,
+        message_id=message_id,
+        context_bytes=context_bytes,
+        wrapped_keys=tuple(wrapped_keys),
+        commitment=commitment,
+        tag=tag,
+        signed_bytes=signed_bytes,
+    )
