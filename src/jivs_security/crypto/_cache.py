@@ -7,7 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jivs_security.crypto._provider import WrappedKey
 from jivs_security.errors import ConfigurationError
@@ -15,9 +15,11 @@ from jivs_security.errors import ConfigurationError
 __all__ = ["DataKeyCache"]
 
 
+# The data key is left out of each entry's repr, so a debugger or a
+# traceback that shows locals does not print it.
 @dataclass(slots=True)
 class _EncryptionEntry:
-    data_key: bytes
+    data_key: bytes = field(repr=False)
     wrapped_keys: tuple[WrappedKey, ...]
     created_at: float
     messages: int = 0
@@ -26,21 +28,33 @@ class _EncryptionEntry:
 
 @dataclass(slots=True)
 class _DecryptionEntry:
-    data_key: bytes
+    data_key: bytes = field(repr=False)
     created_at: float
 
 
 def _positive(value: float, setting: str, unit: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ConfigurationError(
-            f"{setting} must be above 0 {unit}, got {value!r}",
+            f"{setting} must be a finite number above 0 {unit}, got {value!r}",
             setting=setting,
-            expected=f"a number above 0 ({unit})",
+            expected=f"a finite number above 0 ({unit})",
             value=value,
         )
-    if math.isnan(value):
+    return value
+
+
+def _positive_int(value: int, setting: str, unit: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigurationError(
-            f"{setting} must be a number, got NaN", setting=setting, expected=unit, value=value
+            f"{setting} must be a whole number above 0 {unit}, got {value!r}",
+            setting=setting,
+            expected=f"a whole number above 0 ({unit})",
+            value=value,
         )
     return value
 
@@ -73,9 +87,9 @@ class DataKeyCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._max_age = _positive(max_age, "max_age", "seconds")
-        self._max_messages = int(_positive(max_messages, "max_messages", "messages"))
-        self._max_bytes = int(_positive(max_bytes, "max_bytes", "bytes"))
-        self._max_entries = int(_positive(max_entries, "max_entries", "entries"))
+        self._max_messages = _positive_int(max_messages, "max_messages", "messages")
+        self._max_bytes = _positive_int(max_bytes, "max_bytes", "bytes")
+        self._max_entries = _positive_int(max_entries, "max_entries", "entries")
         self._clock = clock
         self._lock = threading.Lock()
         self._encryption: OrderedDict[Hashable, _EncryptionEntry] = OrderedDict()

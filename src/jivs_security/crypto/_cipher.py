@@ -33,8 +33,10 @@ logger = logging.getLogger("jivs_security.crypto")
 
 DEFAULT_SEGMENT_BYTES: Final = 64 * 1024
 
-# NIST SP 800-38D, section 8.3, allows at most 2**32 invocations of one
-# AES-GCM key with random or derived nonces; each segment is one invocation.
+# Segments per message, each one AES-GCM invocation under the message's
+# content key. NIST SP 800-38D, section 8.3, caps invocations at 2**32 for
+# random IVs; the counter nonces here would allow more, so this is a
+# conservative bound that still covers 256 TiB at the default segment size.
 MAX_SEGMENTS: Final = 2**32
 
 _SUITE_IDS: Final = frozenset(SUITES)
@@ -81,6 +83,14 @@ class EnvelopeCipher:
         cache: DataKeyCache | None = None,
     ) -> None:
         self._providers = (provider, *more_providers)
+        if len(self._providers) > _format.MAX_WRAPPED_KEYS:
+            raise ConfigurationError(
+                f"{len(self._providers)} key providers, over the limit of "
+                f"{_format.MAX_WRAPPED_KEYS} wrapped keys a header may hold",
+                setting="provider",
+                expected=f"at most {_format.MAX_WRAPPED_KEYS} key providers",
+                value=len(self._providers),
+            )
         for candidate in self._providers:
             if not isinstance(candidate, KeyProvider):
                 raise ConfigurationError(
@@ -103,6 +113,10 @@ class EnvelopeCipher:
             )
         self._segment_size = segment_size
         self._cache = cache
+        # Scopes this cipher's entries in a shared cache. Unlike id(self),
+        # the object lives as long as the entries that refer to it, so a
+        # later cipher with other providers can never take them over.
+        self._cache_scope = object()
 
     def __repr__(self) -> str:
         providers = ", ".join(repr(provider) for provider in self._providers)
@@ -198,16 +212,16 @@ class EnvelopeCipher:
     def rewrap(self, blob: bytes) -> bytes:
         """Re-wrap the message's data keys under each provider's current key version.
 
-        The body is copied unchanged. The header tag depends on the data
-        key, so one unwrap call is made besides each provider's rewrap call.
-        Wrapped keys of providers this cipher does not hold are kept as they
-        are.
+        The body is copied unchanged and is not verified. The header tag
+        depends on the data key, so one unwrap call is made besides each
+        provider's rewrap call, and the old header's commitment and tag are
+        verified before anything is rewrapped: a tampered header raises
+        :class:`DecryptionFailed`. Wrapped keys of providers this cipher does
+        not hold are kept as they are.
         """
         view = memoryview(blob).cast("B")
         header = _format.read_header(_stream.bytes_reader(view), _SUITE_IDS)
-        data_key = self._unwrap(header)
-        suite = SUITES[header.suite]
-        content_key, _ = derive_keys(data_key, header.message_id, suite)
+        aead = self._verify_header(header, self._unwrap(header))
         context = header.context
 
         renewed = []
@@ -223,7 +237,7 @@ class EnvelopeCipher:
             wrapped_keys=tuple(renewed),
             commitment=header.commitment,
         )
-        tag = suite.aead(content_key).encrypt(header_nonce(), b"", unsigned)
+        tag = aead.encrypt(header_nonce(unsigned), b"", unsigned)
         logger.info(
             "message rewrapped keys=%s",
             ",".join(f"{w.provider_id}:{w.key_id}" for w in renewed),
@@ -255,7 +269,7 @@ class EnvelopeCipher:
     ) -> tuple[bytes, tuple[WrappedKey, ...]]:
         if self._cache is None:
             return self._fresh_data_key(context)
-        cache_key = ("encrypt", id(self), context_bytes)
+        cache_key = ("encrypt", self._cache_scope, context_bytes)
         cached = self._cache.take_for_encryption(cache_key, plaintext_bytes)
         if cached is not None:
             return cached
@@ -282,21 +296,24 @@ class EnvelopeCipher:
             commitment=commitment,
         )
         aead = self._suite.aead(content_key)
-        return unsigned + aead.encrypt(header_nonce(), b"", unsigned), aead
+        return unsigned + aead.encrypt(header_nonce(unsigned), b"", unsigned), aead
 
     def _open_header(self, header: Header, expected_context: bytes) -> Aead:
         # The context is compared before any key service is called, which
         # saves a call for a mismatch and gives the same error as a bad tag.
         if not hmac.compare_digest(header.context_bytes, expected_context):
             raise DecryptionFailed
-        data_key = self._unwrap(header)
+        return self._verify_header(header, self._unwrap(header))
+
+    @staticmethod
+    def _verify_header(header: Header, data_key: bytes) -> Aead:
         suite: Suite = SUITES[header.suite]
         content_key, commitment = derive_keys(data_key, header.message_id, suite)
         if not hmac.compare_digest(commitment, header.commitment):
             raise DecryptionFailed
         aead = suite.aead(content_key)
         try:
-            aead.decrypt(header_nonce(), header.tag, header.signed_bytes)
+            aead.decrypt(header_nonce(header.signed_bytes), header.tag, header.signed_bytes)
         except InvalidTag:
             raise DecryptionFailed from None
         return aead
@@ -305,21 +322,24 @@ class EnvelopeCipher:
         """Return the data key from the first wrapped key a provider can open.
 
         A wrapped key that does not authenticate, or yields a key whose
-        commitment differs, is skipped in favour of the next one; only when
-        none works is an error raised: :class:`KeyUnavailable` if every
-        attempt failed to reach its service, :class:`DecryptionFailed`
-        otherwise.
+        commitment differs, is skipped in favour of the next one. When none
+        works, :class:`KeyUnavailable` is raised if any provider could not
+        be reached or could not use its key, because that provider might
+        still open the message later. Otherwise :class:`DecryptionFailed`
+        is raised. The cache is consulted only for wrapped keys that one of
+        this cipher's providers holds, so a shared cache never opens a
+        message for a cipher that holds none of its keys.
         """
         context = header.context
         unavailable: list[KeyUnavailable] = []
         for wrapped in header.wrapped_keys:
+            provider = self._provider_for(wrapped)
+            if provider is None:
+                continue
             cache_key = ("decrypt", wrapped.provider_id, wrapped.key_id, wrapped.ciphertext)
             cached = self._cache.get_for_decryption(cache_key) if self._cache else None
             if cached is not None:
                 return cached
-            provider = self._provider_for(wrapped)
-            if provider is None:
-                continue
             try:
                 data_key = provider.unwrap(wrapped, context)
             except KeyUnavailable as error:

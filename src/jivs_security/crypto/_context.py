@@ -69,11 +69,17 @@ def canonical_context(context: Mapping[str, str] | None) -> bytes:
 def parse_context(data: bytes) -> dict[str, str]:
     """Read a context written by :func:`canonical_context`; raise ``ValueError`` if malformed.
 
-    Only the canonical form is accepted: pairs in order and no duplicates,
-    so one context has exactly one serialisation.
+    Only the canonical form is accepted: pairs in order, no duplicates and
+    within the limits, so one context has exactly one serialisation.
     """
+    if len(data) > MAX_CONTEXT_BYTES:
+        raise ValueError(f"the encryption context is over {MAX_CONTEXT_BYTES} bytes")
     view = memoryview(data)
+    if len(view) < _LENGTH.size:
+        raise ValueError("the encryption context has no pair count")
     (count,) = _LENGTH.unpack_from(view, 0)
+    if count > MAX_CONTEXT_PAIRS:
+        raise ValueError(f"the encryption context has over {MAX_CONTEXT_PAIRS} pairs")
     offset = 2
     pairs: dict[str, str] = {}
     previous: bytes | None = None
@@ -90,8 +96,10 @@ def parse_context(data: bytes) -> dict[str, str]:
 
 
 def _read_field(view: memoryview, offset: int) -> tuple[bytes, int]:
+    start = offset + _LENGTH.size
+    if start > len(view):
+        raise ValueError("an encryption context field length runs past the end")
     (length,) = _LENGTH.unpack_from(view, offset)
-    start = offset + 2
     end = start + length
     if end > len(view):
         raise ValueError("an encryption context field runs past the end")

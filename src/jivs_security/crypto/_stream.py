@@ -50,6 +50,15 @@ def _fill(source: BinaryIO, buffer: bytearray) -> int:
     filled = 0
     while filled < len(buffer):
         count = source.readinto(view[filled:])  # type: ignore[attr-defined]
+        if count is None:
+            # A non-blocking stream with no data yet; treating it as the end
+            # would seal a shortened message as complete.
+            raise ConfigurationError(
+                "the source stream is non-blocking and had no data ready; "
+                "pass a blocking file object",
+                setting="source",
+                expected="a blocking binary file object",
+            )
         if not count:
             break
         filled += count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 from typing import Final
@@ -30,10 +31,10 @@ DATA_KEY_BYTES: Final = 32
 # keys derived for another purpose from the same data key.
 _HKDF_INFO: Final = b"JVEF v1 content key and commitment, suite "
 
-# Segment nonces start with three zero bytes and the header nonce with
-# 0xff, so the two can never collide under one content key.
+# Segment nonces start with three zero bytes and header nonces with 0xff,
+# so the two can never collide under one content key.
 _SEGMENT_NONCE = struct.Struct(">3xBQ")  # final flag, segment number
-_HEADER_NONCE: Final = b"\xff" * 12
+_HEADER_NONCE_PREFIX: Final = b"\xff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,13 @@ def segment_nonce(number: int, *, final: bool) -> bytes:
     return _SEGMENT_NONCE.pack(1 if final else 0, number)
 
 
-def header_nonce() -> bytes:
-    """Return the nonce under which the header tag is computed."""
-    return _HEADER_NONCE
+def header_nonce(signed_bytes: bytes) -> bytes:
+    """Return the nonce under which the tag of the header ``signed_bytes`` is computed.
+
+    ``rewrap`` seals a second header under the same content key, so a fixed
+    nonce would be reused with other associated data, which reveals the
+    GHASH or Poly1305 key and lets anyone forge tags. Deriving the nonce
+    from the header gives each distinct header its own nonce, except for a
+    SHA-256 collision on 88 bits.
+    """
+    return _HEADER_NONCE_PREFIX + hashlib.sha256(signed_bytes).digest()[:11]
