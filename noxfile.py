@@ -15,7 +15,7 @@ LINT_PATHS = ["src", "tests", "examples", "benchmarks", "noxfile.py"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against real servers that the tests start on loopback."""
-    session.install(".[redis,test]")
+    session.install(".[all,test]")
     session.run("pytest", *session.posargs)
 
 
@@ -30,7 +30,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the library, tests, examples and benchmarks with mypy in strict mode."""
-    session.install("-e", ".[redis,test,bench]", "mypy", "nox")
+    session.install("-e", ".[all,test,bench,typing]", "nox")
     session.run("mypy")
 
 
