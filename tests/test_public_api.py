@@ -22,6 +22,15 @@ PROMISED = {
         "TokenService",
     },
     "jivs_security.stores": {"AtomicScript", "KeyValueStore", "MemoryStore", "RedisStore"},
+    "jivs_security.crypto": {
+        "AwsKmsProvider",
+        "DecryptionFailed",
+        "EnvelopeCipher",
+        "KeyUnavailable",
+        "LocalKeyProvider",
+        "SubjectKeys",
+        "VaultTransitProvider",
+    },
     "jivs_security.passwords": {
         "AccountLocked",
         "LockoutGuard",

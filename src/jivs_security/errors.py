@@ -28,6 +28,7 @@ ValueError`` keeps working in code that does not know this package.
     ├── BreachCheckUnavailable (ConnectionError)
     ├── DecryptionFailed (ValueError)
     ├── SubjectShredded (LookupError)
+    ├── SubjectKeyNotFound (LookupError)
     └── KeyUnavailable
 
 Messages name what failed, the value or limit involved and what the caller
@@ -57,6 +58,7 @@ __all__ = [
     "RefreshTokenReused",
     "StoreError",
     "StoreUnavailable",
+    "SubjectKeyNotFound",
     "SubjectShredded",
     "TokenExpired",
     "TokenRevoked",
@@ -341,6 +343,19 @@ class SubjectShredded(JivsSecurityError, LookupError):
 
     ``subject_tag`` identifies the subject by a hash, never by the subject id,
     which may itself be personal data.
+    """
+
+    def __init__(self, message: str, *, subject_tag: str) -> None:
+        super().__init__(message)
+        self.subject_tag = subject_tag
+
+
+class SubjectKeyNotFound(JivsSecurityError, LookupError):
+    """The key registry contains no key for the data subject, not even a shredded one.
+
+    Usually the subject id passed in differs from the one used to encrypt;
+    otherwise the registry lost the entry, and with it the subject's data.
+    ``subject_tag`` identifies the subject by a hash, never by the subject id.
     """
 
     def __init__(self, message: str, *, subject_tag: str) -> None:
