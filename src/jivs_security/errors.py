@@ -98,7 +98,7 @@ class StoreError(JivsSecurityError):
 
 
 class StoreUnavailable(StoreError, ConnectionError):
-    """The store could not be reached or did not answer in time.
+    """The store could not be reached, or the request timed out.
 
     Callers must treat this as a failure: a token whose revocation state
     cannot be read is not accepted. ``retryable`` is true when the same call
@@ -170,7 +170,7 @@ class TokenExpired(InvalidToken):
 class TokenRevoked(InvalidToken):
     """The token is well formed and signed, but was revoked.
 
-    ``scope`` says which revocation matched: ``"token"`` (its ``jti``),
+    ``scope`` names the revocation that matched: ``"token"`` (its ``jti``),
     ``"subject"`` (every token of the subject issued before a time) or
     ``"family"`` (every token descended from one sign-in).
     """

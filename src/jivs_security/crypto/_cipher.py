@@ -35,8 +35,8 @@ DEFAULT_SEGMENT_BYTES: Final = 64 * 1024
 
 # Segments per message, each one AES-GCM invocation under the message's
 # content key. NIST SP 800-38D, section 8.3, caps invocations at 2**32 for
-# random IVs; the counter nonces here would allow more, so this is a
-# conservative bound that still covers 256 TiB at the default segment size.
+# random IVs. The counter nonces here would allow more, so this bound is
+# conservative; it still covers 256 TiB at the default segment size.
 MAX_SEGMENTS: Final = 2**32
 
 _SUITE_IDS: Final = frozenset(SUITES)
@@ -44,7 +44,7 @@ _SUITE_IDS: Final = frozenset(SUITES)
 
 @dataclass(frozen=True, slots=True)
 class MessageInfo:
-    """What a message's header says, read without any key: for audits and key rotation."""
+    """The fields of a message's header, read without any key, for audits and key rotation."""
 
     suite: str
     segment_size: int
@@ -358,7 +358,7 @@ class EnvelopeCipher:
             raise unavailable[-1]
         if all(self._provider_for(wrapped) is None for wrapped in header.wrapped_keys):
             # Raised as DecryptionFailed like any other mismatch, because the
-            # key ids may have been altered; the log tells the operator.
+            # key ids may have been altered. The warning gives the operator the ids.
             logger.warning(
                 "no configured key provider holds a key for this message keys=%s",
                 ",".join(f"{w.provider_id}:{w.key_id}" for w in header.wrapped_keys),
