@@ -48,8 +48,8 @@ _KEY_CARRYING_HEADERS: Final = frozenset({"jku", "jwk", "x5u", "x5c"})
 # RFC 6749, section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 _SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
-# I-JSON (RFC 7493, section 2.2) limits numbers to what an IEEE double holds
-# exactly; larger NumericDate values are rejected rather than rounded.
+# I-JSON (RFC 7493, section 2.2) limits numbers to what an IEEE double
+# represents exactly; larger NumericDate values are rejected rather than rounded.
 _MAX_NUMERIC_DATE: Final = 2**53
 
 # Cached parsed headers, keyed by the header segment. Only headers that
@@ -509,7 +509,8 @@ def _to_microseconds(now: float) -> float:
 
 
 def _new_id() -> str:
-    # 128 random bits, as RFC 9068 asks of jti values that must not collide.
+    # 128 random bits, so that two ids collide with negligible probability, as
+    # RFC 7519, section 4.1.7 requires of jti values.
     return secrets.token_urlsafe(16)
 
 
