@@ -761,3 +761,18 @@ def test_logs_hold_no_keys(provider: FakeKeyProvider, caplog: pytest.LogCaptureF
 
     assert leaks(logged, [*secrets, b"plaintext"]) == []
     assert [record.levelname for record in caplog.records] == ["WARNING", "INFO"]
+
+
+def test_unwrap_prefers_retryable_outage() -> None:
+    """With one provider down for now and one failing for good, the error says retry may help."""
+    down = FakeKeyProvider("down")
+    broken = FakeKeyProvider("broken")
+    blob = EnvelopeCipher(down, broken).encrypt(b"payload")
+    down.fail(Failure.UNAVAILABLE)
+    broken.fail(Failure.UNAVAILABLE)
+    broken.retryable = False
+
+    with pytest.raises(KeyUnavailable) as caught:
+        EnvelopeCipher(down, broken).decrypt(blob)
+
+    assert caught.value.retryable is True

@@ -30,6 +30,12 @@ from jivs_security.crypto._local import (
     ScryptParameters,
 )
 from jivs_security.crypto._provider import KeyProvider, WrappedKey
+from jivs_security.crypto._rewrap import (
+    BulkRewrap,
+    RewrapFailure,
+    RewrapReport,
+    key_versions_in_use,
+)
 from jivs_security.crypto._shredding import SubjectKeys
 from jivs_security.crypto._subject_sql import SqlSubjectRegistry
 from jivs_security.crypto._subject_store import (
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SCRYPT_OWASP_MINIMUM",
     "AwsKmsProvider",
+    "BulkRewrap",
     "DataKeyCache",
     "DecryptionFailed",
     "EnvelopeCipher",
@@ -63,6 +70,8 @@ __all__ = [
     "MemorySubjectRegistry",
     "MessageInfo",
     "RedisSubjectRegistry",
+    "RewrapFailure",
+    "RewrapReport",
     "ScryptParameters",
     "SqlSubjectRegistry",
     "SubjectKeyNotFound",
@@ -73,6 +82,7 @@ __all__ = [
     "TransitKeyVersions",
     "VaultTransitProvider",
     "WrappedKey",
+    "key_versions_in_use",
 ]
 
 # Providers whose client libraries are optional extras, imported when first

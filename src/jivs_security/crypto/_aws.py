@@ -328,7 +328,7 @@ class AwsKmsProvider:
                 DestinationKeyId=key_arn,
                 DestinationEncryptionContext=encryption_context,
             )
-        logger.info("aws-kms re-encrypted a data key from %s to %s", wrapped.key_id, key_arn)
+        logger.debug("aws-kms re-encrypted a data key from %s to %s", wrapped.key_id, key_arn)
         return WrappedKey(PROVIDER_ID, response["KeyId"], response["CiphertextBlob"])
 
     def can_unwrap(self, wrapped: WrappedKey) -> bool:

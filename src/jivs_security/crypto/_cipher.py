@@ -238,7 +238,7 @@ class EnvelopeCipher:
             commitment=header.commitment,
         )
         tag = aead.encrypt(header_nonce(unsigned), b"", unsigned)
-        logger.info(
+        logger.debug(
             "message rewrapped keys=%s",
             ",".join(f"{w.provider_id}:{w.key_id}" for w in renewed),
         )
@@ -355,7 +355,9 @@ class EnvelopeCipher:
             return data_key
 
         if unavailable:
-            raise unavailable[-1]
+            # Prefer an outage that may pass, so a caller does not give up on
+            # a message that another attempt could open.
+            raise next((error for error in unavailable if error.retryable), unavailable[-1])
         if all(self._provider_for(wrapped) is None for wrapped in header.wrapped_keys):
             # Raised as DecryptionFailed like any other mismatch, because the
             # key ids may have been altered. The warning gives the operator the ids.
