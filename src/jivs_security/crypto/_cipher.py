@@ -150,7 +150,7 @@ class EnvelopeCipher:
     def decrypt(self, blob: bytes, *, context: Mapping[str, str] | None = None) -> bytes:
         """Decrypt a message; raise :class:`DecryptionFailed` for any mismatch or damage."""
         view = memoryview(blob).cast("B")
-        header = _format.read_header(_stream.bytes_reader(view), _SUITE_IDS)
+        header = _format.parse_header(view, _SUITE_IDS)
         aead = self._open_header(header, canonical_context(context))
 
         body = view[header.size :]
@@ -220,7 +220,7 @@ class EnvelopeCipher:
         not hold are kept as they are.
         """
         view = memoryview(blob).cast("B")
-        header = _format.read_header(_stream.bytes_reader(view), _SUITE_IDS)
+        header = _format.parse_header(view, _SUITE_IDS)
         aead = self._verify_header(header, self._unwrap(header))
         context = header.context
 
@@ -253,7 +253,7 @@ class EnvelopeCipher:
         decisions.
         """
         view = memoryview(blob).cast("B")
-        header = _format.read_header(_stream.bytes_reader(view), _SUITE_IDS)
+        header = _format.parse_header(view, _SUITE_IDS)
         return MessageInfo(
             suite=SUITES[header.suite].name,
             segment_size=header.segment_size,

@@ -37,6 +37,7 @@ __all__ = [
     "MESSAGE_ID_BYTES",
     "TAG_BYTES",
     "Header",
+    "parse_header",
     "read_header",
 ]
 
@@ -65,15 +66,11 @@ class Header:
     segment_size: int
     message_id: bytes
     context_bytes: bytes
+    context: dict[str, str]
     wrapped_keys: tuple[WrappedKey, ...]
     commitment: bytes
     tag: bytes
     signed_bytes: bytes
-
-    @property
-    def context(self) -> dict[str, str]:
-        """The encryption context as a mapping."""
-        return parse_context(self.context_bytes)
 
     @property
     def size(self) -> int:
@@ -113,10 +110,11 @@ def serialize_unsigned(
 
 
 def read_header(read: Callable[[int], bytes], suites: frozenset[int]) -> Header:
-    """Parse a header, pulling bytes with ``read(n)``, which returns exactly ``n`` or fewer at EOF.
+    """Parse a header from a stream, pulling bytes with ``read(n)``.
 
-    Any deviation from the layout raises :class:`DecryptionFailed`, the same
-    error as every other decryption failure.
+    ``read`` returns exactly ``n`` bytes, or fewer at the end of the
+    stream. Any deviation from the layout raises :class:`DecryptionFailed`,
+    the same error as every other decryption failure.
     """
     consumed: list[bytes] = []
 
@@ -127,6 +125,38 @@ def read_header(read: Callable[[int], bytes], suites: frozenset[int]) -> Header:
         consumed.append(data)
         return data
 
+    fields = _parse_fields(take, suites)
+    signed_bytes = b"".join(consumed)
+    return Header(*fields, tag=take(TAG_BYTES), signed_bytes=signed_bytes)
+
+
+def parse_header(view: memoryview, suites: frozenset[int]) -> Header:
+    """Parse the header at the start of an in-memory message.
+
+    It reads fields by offset and slices the signed bytes once, which is
+    several times cheaper than :func:`read_header` for small messages.
+    """
+    position = 0
+
+    def take(count: int) -> bytes:
+        nonlocal position
+        end = position + count
+        if end > len(view):
+            raise DecryptionFailed
+        data = view[position:end].tobytes()
+        position = end
+        return data
+
+    fields = _parse_fields(take, suites)
+    signed_bytes = view[:position].tobytes()
+    return Header(*fields, tag=take(TAG_BYTES), signed_bytes=signed_bytes)
+
+
+_Fields = tuple[int, int, bytes, bytes, dict[str, str], tuple[WrappedKey, ...], bytes]
+
+
+def _parse_fields(take: Callable[[int], bytes], suites: frozenset[int]) -> _Fields:
+    """Read every header field before the tag with ``take(n)``, checking the layout."""
     magic, version, suite, segment_size, message_id = _PREFIX.unpack(take(_PREFIX.size))
     if magic != MAGIC or version != FORMAT_VERSION or suite not in suites:
         raise DecryptionFailed
@@ -138,7 +168,7 @@ def read_header(read: Callable[[int], bytes], suites: frozenset[int]) -> Header:
         raise DecryptionFailed
     context_bytes = take(context_length)
     try:
-        parse_context(context_bytes)
+        context = parse_context(context_bytes)
     except (ValueError, struct.error):
         raise DecryptionFailed from None
 
@@ -161,15 +191,12 @@ def read_header(read: Callable[[int], bytes], suites: frozenset[int]) -> Header:
             raise DecryptionFailed from None
 
     commitment = take(COMMITMENT_BYTES)
-    signed_bytes = b"".join(consumed)
-    tag = take(TAG_BYTES)
-    return Header(
-        suite=suite,
-        segment_size=segment_size,
-        message_id=message_id,
-        context_bytes=context_bytes,
-        wrapped_keys=tuple(wrapped_keys),
-        commitment=commitment,
-        tag=tag,
-        signed_bytes=signed_bytes,
+    return (
+        suite,
+        segment_size,
+        message_id,
+        context_bytes,
+        context,
+        tuple(wrapped_keys),
+        commitment,
     )
