@@ -31,6 +31,8 @@ PROMISED = {
         "SubjectKeys",
         "VaultTransitProvider",
     },
+    "jivs_security.sql": {"CheckedQuery", "SqlGuard", "SqlPolicy", "SqlRejected"},
+    "jivs_security.masking": {"Masker", "MaskingFilter", "structlog_processor"},
     "jivs_security.passwords": {
         "AccountLocked",
         "LockoutGuard",

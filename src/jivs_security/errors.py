@@ -29,7 +29,9 @@ ValueError`` keeps working in code that does not know this package.
     ├── DecryptionFailed (ValueError)
     ├── SubjectShredded (LookupError)
     ├── SubjectKeyNotFound (LookupError)
-    └── KeyUnavailable
+    ├── KeyUnavailable
+    ├── SqlRejected (ValueError)
+    └── RateLimited
 
 Messages name what failed, the value or limit involved and what the caller
 can do next. They never contain a token, a key or any other secret; the
@@ -55,7 +57,9 @@ __all__ = [
     "LoginFailed",
     "PasswordMismatch",
     "PasswordReused",
+    "RateLimited",
     "RefreshTokenReused",
+    "SqlRejected",
     "StoreError",
     "StoreUnavailable",
     "SubjectKeyNotFound",
@@ -361,3 +365,51 @@ class SubjectKeyNotFound(JivsSecurityError, LookupError):
     def __init__(self, message: str, *, subject_tag: str) -> None:
         super().__init__(message)
         self.subject_tag = subject_tag
+
+
+class SqlRejected(JivsSecurityError, ValueError):
+    """The SQL guard rejected a query.
+
+    ``code`` is a stable violation code from
+    :class:`~jivs_security.sql.SqlViolation` (``"table_not_allowed"``,
+    ``"multiple_statements"``, ...). ``node_text`` is the offending part of
+    the query as the guard regenerated it. Its string and number literals
+    are replaced by ``?``, because literals may carry personal data. It is
+    ``None`` when no single part is to blame.
+    """
+
+    def __init__(self, message: str, *, code: str, node_text: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.node_text = node_text
+
+
+class RateLimited(JivsSecurityError):
+    """A rate limiter denied a request, because the quota is used up or its store failed.
+
+    A store failure denies only under the fail-closed outage policy.
+    ``reason`` is ``"limit_exceeded"`` or ``"storage_unavailable"``;
+    ``policy`` is the limiter's name. ``retry_after`` is whole seconds, the
+    ``Retry-After`` value; ``status_code`` is 429 (RFC 6585, section 4) or,
+    for a store outage, 503; ``headers`` holds the response header fields
+    (``RateLimit-Policy``, ``RateLimit``, ``Retry-After``). Neither the
+    message nor the fields contain the rate-limit key, which is often an IP
+    address or a user id.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        policy: str,
+        retry_after: int,
+        status_code: int,
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.policy = policy
+        self.retry_after = retry_after
+        self.status_code = status_code
+        self.headers = dict(headers)

@@ -1,0 +1,512 @@
+"""Compare SqlGuard.check with bare sqlglot.parse + generate, in interleaved rounds.
+
+Run from the repository root::
+
+    python benchmarks/bench_sql.py [--quick] [--json PATH]
+
+One call of a contender handles a whole workload: every query of a fixed
+list of reporting queries, once each. The guard parses, checks and
+regenerates; the peer parses and regenerates the same text in the same
+dialect. Each round times every contender for about the same slice of
+time, in an order that rotates from round to round, so load from other
+processes on a shared machine falls on all contenders alike. A row's ratio
+is the median over rounds of ours queries/s divided by the peer's
+queries/s, both measured in the same round. benchmarks/README.md describes
+each row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlglot
+
+from jivs_security.sql import SqlGuard, SqlPolicy, SqlRejected
+
+T = TypeVar("T")
+
+TARGET_RATIO = 0.8
+
+TABLES = {
+    "customers": {"id", "name", "country", '"user"', "status", "created_at", "updated_at"},
+    "orders": {"id", "customer_id", "region_id", "total", "status", '"order"', "created_at"},
+    "order_items": {"id", "order_id", "product_id", "quantity", "unit_price"},
+    "products": {"id", "name", "category", "price"},
+    "reporting.regions": {"id", "name"},
+}
+
+# Reporting queries that PostgreSQL and SQLite both accept, from one line to
+# a dozen, with joins, aggregates, window functions, CTEs and subqueries.
+PORTABLE_QUERIES = (
+    "SELECT id, total FROM orders WHERE status = 'paid'",
+    "SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status",
+    "SELECT c.name, o.total FROM orders AS o JOIN customers AS c ON c.id = o.customer_id "
+    "ORDER BY o.id LIMIT 50",
+    "SELECT p.category, SUM(i.quantity * i.unit_price) AS sales FROM order_items i "
+    "JOIN orders o ON o.id = i.order_id JOIN products p ON p.id = i.product_id "
+    "WHERE o.status <> 'refunded' GROUP BY p.category ORDER BY sales DESC",
+    "SELECT id, customer_id, total, ROW_NUMBER() OVER "
+    "(PARTITION BY customer_id ORDER BY total DESC) AS position FROM orders",
+    "WITH revenue AS (SELECT customer_id, SUM(total) AS amount FROM orders "
+    "GROUP BY customer_id) SELECT c.name, r.amount FROM revenue r "
+    "JOIN customers c ON c.id = r.customer_id ORDER BY r.amount DESC",
+    "SELECT c.id, c.name FROM customers c WHERE EXISTS (SELECT 1 FROM orders o "
+    "WHERE o.customer_id = c.id AND o.status = 'refunded')",
+    'SELECT id, "order", "user" FROM orders JOIN customers USING (id) WHERE "user" LIKE \'a%\'',
+    "SELECT id, CASE WHEN total >= 100 THEN 'large' WHEN total >= 20 THEN 'medium' "
+    "ELSE 'small' END AS size, COALESCE(status, 'unknown') AS state FROM orders",
+    "SELECT r.name, COUNT(o.id) AS n FROM orders o "
+    "JOIN reporting.regions r ON r.id = o.region_id GROUP BY r.name ORDER BY r.name",
+    "SELECT id, 'order' AS kind FROM orders UNION ALL "
+    "SELECT id, 'customer' FROM customers ORDER BY kind, id",
+    # A longer report: two CTEs, a join, window functions and a subquery.
+    "WITH paid AS (SELECT id, customer_id, total, created_at FROM orders "
+    "WHERE status IN ('paid', 'shipped') AND total BETWEEN 1 AND 10000), "
+    "per_customer AS (SELECT customer_id, COUNT(*) AS n, SUM(total) AS amount, "
+    "AVG(total) AS average, MIN(created_at) AS first_order, MAX(created_at) AS last_order "
+    "FROM paid GROUP BY customer_id HAVING COUNT(*) >= 1) "
+    "SELECT c.id, c.name, c.country, pc.n, pc.amount, ROUND(pc.average, 2) AS average, "
+    "RANK() OVER (ORDER BY pc.amount DESC) AS revenue_rank, "
+    "LAG(pc.amount) OVER (PARTITION BY c.country ORDER BY pc.amount) AS previous_amount, "
+    "(SELECT COUNT(*) FROM order_items i JOIN orders o ON o.id = i.order_id "
+    "WHERE o.customer_id = c.id) AS items "
+    "FROM per_customer pc JOIN customers c ON c.id = pc.customer_id "
+    "WHERE c.status = 'active' AND c.created_at < c.updated_at "
+    "ORDER BY revenue_rank, c.id LIMIT 100",
+)
+
+DIALECT_QUERIES = {
+    "postgres": (
+        "SELECT DATE_TRUNC('month', created_at) AS month, SUM(total) AS revenue "
+        "FROM orders GROUP BY 1 ORDER BY 1",
+        "SELECT customer_id, STRING_AGG(status, ', ' ORDER BY id) AS statuses FROM orders "
+        "GROUP BY customer_id",
+    ),
+    "sqlite": (
+        "SELECT strftime('%Y-%m', created_at) AS month, SUM(total) AS revenue "
+        "FROM orders GROUP BY 1 ORDER BY 1",
+        "SELECT customer_id, GROUP_CONCAT(status, ', ') AS statuses FROM orders "
+        "GROUP BY customer_id",
+    ),
+}
+
+# Inputs that parse but that the guard rejects, with the code it must give.
+REJECTED_QUERIES = (
+    ("SELECT name FROM customers UNION SELECT usename FROM pg_user", "system_table"),
+    ("SELECT * FROM customers", "star_not_allowed"),
+    ("SELECT id FROM orders WHERE pg_sleep(10) IS NULL", "function_not_allowed"),
+    ("WITH gone AS (DELETE FROM orders RETURNING id) SELECT id FROM gone", "statement_not_allowed"),
+    ("SELECT id FROM orders FOR UPDATE", "locking_clause"),
+    ("SELECT c FROM customers c", "whole_row_reference"),
+    ("SELECT id FROM orders; DROP TABLE orders", "multiple_statements"),
+    ("SELECT c.email FROM customers c JOIN orders o ON o.customer_id = c.id", "column_not_allowed"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Measurement lengths: rounds and seconds per contender per round."""
+
+    rounds: int
+    slice_seconds: float
+
+
+# Rounds take rounds x slice x 9 contenders: about 32 s full and 4 s quick,
+# plus about a second of set-up and calibration.
+FULL = Settings(rounds=12, slice_seconds=0.3)
+QUICK = Settings(rounds=4, slice_seconds=0.1)
+
+
+# Measuring.
+
+
+@dataclass
+class Contender:
+    """One measured operation over a workload, and its queries/s in each round."""
+
+    key: str
+    label: str
+    run: Callable[[], object]
+    queries_per_call: int
+    calls_per_batch: int = 1
+    rates: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One table row: the guard against one peer on one workload."""
+
+    operation: str
+    ours: Contender
+    peer: Contender
+
+    def ratios(self) -> list[float]:
+        """Return ours queries/s divided by peer queries/s, one value per round."""
+        return [ours / peer for ours, peer in zip(self.ours.rates, self.peer.rates, strict=True)]
+
+
+@dataclass
+class Plan:
+    """The contender groups to time, the rows that compare them, and what was checked first."""
+
+    groups: list[list[Contender]] = field(default_factory=list)
+    rows: list[Comparison] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+
+    def contenders(self) -> list[Contender]:
+        return [contender for group in self.groups for contender in group]
+
+
+def time_batch(run: Callable[[], object], calls: int) -> float:
+    """Return the seconds that ``calls`` calls of ``run`` take, with the garbage collector off.
+
+    The collector is paused as timeit pauses it, so a collection triggered by
+    one contender's garbage is not charged to the next one.
+    """
+    collector_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        return time.perf_counter() - start
+    finally:
+        if collector_was_enabled:
+            gc.enable()
+
+
+def calibrate(contender: Contender, slice_seconds: float) -> None:
+    """Set how many calls fill one slice. The calls made here also warm up the contender."""
+    calls = 1
+    probe_seconds = slice_seconds / 4
+    while True:
+        elapsed = time_batch(contender.run, calls)
+        if elapsed >= probe_seconds:
+            break
+        grown = math.ceil(calls * 1.2 * probe_seconds / max(elapsed, 1e-7))
+        calls = max(calls * 2, grown)
+    contender.calls_per_batch = max(1, round(calls * slice_seconds / elapsed))
+
+
+def rotated(items: Sequence[T], offset: int) -> list[T]:
+    shift = offset % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def run_rounds(groups: Sequence[Sequence[Contender]], settings: Settings) -> None:
+    """Time every contender once per round, rotating the order of groups and contenders.
+
+    The contenders of one group run back to back, so the ratio between two
+    of them compares measurements taken within a second. After each batch
+    the batch size is set from the median rate so far.
+    """
+    for round_index in range(settings.rounds):
+        print(f"  round {round_index + 1}/{settings.rounds}", file=sys.stderr, flush=True)
+        gc.collect()
+        for group in rotated(groups, round_index):
+            for contender in rotated(group, round_index):
+                elapsed = time_batch(contender.run, contender.calls_per_batch)
+                calls_per_second = contender.calls_per_batch / elapsed
+                contender.rates.append(calls_per_second * contender.queries_per_call)
+                median_calls = statistics.median(contender.rates) / contender.queries_per_call
+                contender.calls_per_batch = max(1, round(median_calls * settings.slice_seconds))
+
+
+# Contenders.
+
+
+def guard_workload(guard: SqlGuard, queries: Sequence[str]) -> Callable[[], None]:
+    def run() -> None:
+        for query in queries:
+            guard.check(query)
+
+    return run
+
+
+def guard_rejections(guard: SqlGuard, queries: Sequence[str]) -> Callable[[], None]:
+    def run() -> None:
+        for query in queries:
+            with contextlib.suppress(SqlRejected):
+                guard.check(query)
+
+    return run
+
+
+def bare_workload(dialect: str, queries: Sequence[str], **options: Any) -> Callable[[], None]:
+    """Parse each query and generate each statement, with sqlglot's defaults or ``options``."""
+
+    def run() -> None:
+        for query in queries:
+            for tree in sqlglot.parse(query, read=dialect):
+                if tree is not None:
+                    tree.sql(dialect=dialect, **options)
+
+    return run
+
+
+def add_dialect(plan: Plan, dialect: str) -> None:
+    """Add the contenders and rows for the reporting workload in ``dialect``."""
+    guard = SqlGuard(SqlPolicy(TABLES, dialect=dialect))
+    queries = (*PORTABLE_QUERIES, *DIALECT_QUERIES[dialect])
+
+    for query in queries:
+        checked = guard.check(query)
+        again = guard.check(checked.sql)
+        if again.sql != checked.sql:
+            raise SystemExit(f"the guard's rewrite is not stable for {query!r}")
+        statements = [tree for tree in sqlglot.parse(query, read=dialect) if tree is not None]
+        if len(statements) != 1:
+            raise SystemExit(f"sqlglot finds {len(statements)} statements in {query!r}")
+    plan.checks.append(
+        f"{dialect}: all {len(queries)} workload queries pass the guard, its rewrite of each "
+        "passes again unchanged, and sqlglot finds one statement in each"
+    )
+
+    ours = Contender(
+        f"guard-{dialect}", "SqlGuard.check", guard_workload(guard, queries), len(queries)
+    )
+    defaults = Contender(
+        f"bare-{dialect}",
+        "sqlglot.parse + .sql()",
+        bare_workload(dialect, queries),
+        len(queries),
+    )
+    same_options = Contender(
+        f"bare-options-{dialect}",
+        "sqlglot.parse + .sql(copy=False, comments=False)",
+        bare_workload(dialect, queries, copy=False, comments=False),
+        len(queries),
+    )
+    plan.groups.append([ours, defaults, same_options])
+    operation = f"reporting queries, {dialect}"
+    plan.rows.append(Comparison(operation, ours, defaults))
+    plan.rows.append(Comparison(operation, ours, same_options))
+
+
+def add_rejections(plan: Plan) -> None:
+    """Add the contenders and row for inputs that the guard rejects, in PostgreSQL."""
+    guard = SqlGuard(SqlPolicy(TABLES, dialect="postgres"))
+    queries = [query for query, _ in REJECTED_QUERIES]
+    for query, code in REJECTED_QUERIES:
+        try:
+            guard.check(query)
+        except SqlRejected as error:
+            if error.code != code:
+                raise SystemExit(f"{query!r} was rejected with {error.code}, not {code}") from None
+        else:
+            raise SystemExit(f"the guard accepted {query!r}")
+    plan.checks.append(
+        f"postgres: all {len(queries)} rejected inputs raise SqlRejected with the expected code"
+    )
+
+    ours = Contender(
+        "guard-rejected", "SqlGuard.check (raises)", guard_rejections(guard, queries), len(queries)
+    )
+    peer = Contender(
+        "bare-rejected",
+        "sqlglot.parse + .sql()",
+        bare_workload("postgres", queries),
+        len(queries),
+    )
+    plan.groups.append([ours, peer])
+    plan.rows.append(Comparison("rejected inputs, postgres", ours, peer))
+
+
+# Reporting.
+
+
+def machine_facts() -> dict[str, Any]:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        cpuinfo = ""
+    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
+    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
+
+    if hasattr(os, "sched_getaffinity"):
+        usable_cpus = len(os.sched_getaffinity(0))
+    else:
+        usable_cpus = os.cpu_count() or 0
+
+    versions: dict[str, str] = {}
+    for distribution in ("jivs", "sqlglot"):
+        try:
+            versions[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[distribution] = "not installed"
+
+    return {
+        "nproc": usable_cpus,
+        "cpu_model": cpu_model or "unknown",
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def summarize(row: Comparison) -> dict[str, Any]:
+    ratios = row.ratios()
+    lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
+    return {
+        "operation": row.operation,
+        "ours": row.ours.label,
+        "peer": row.peer.label,
+        "ours_queries_per_s": statistics.median(row.ours.rates),
+        "peer_queries_per_s": statistics.median(row.peer.rates),
+        "ratio": statistics.median(ratios),
+        "ratio_quartiles": [lower, upper],
+    }
+
+
+def format_table(summaries: Sequence[dict[str, Any]]) -> str:
+    headings = ("operation", "peer", "ours queries/s", "peer queries/s", "ratio", "middle half")
+    lines = [
+        (
+            summary["operation"],
+            summary["peer"],
+            f"{summary['ours_queries_per_s']:,.0f}",
+            f"{summary['peer_queries_per_s']:,.0f}",
+            f"{summary['ratio']:.2f}x",
+            f"{summary['ratio_quartiles'][0]:.2f}-{summary['ratio_quartiles'][1]:.2f}",
+        )
+        for summary in summaries
+    ]
+    widths = [max(len(row[i]) for row in [headings, *lines]) for i in range(len(headings))]
+
+    def render(cells: Sequence[str]) -> str:
+        left = [cells[i].ljust(widths[i]) for i in range(2)]
+        right = [cells[i].rjust(widths[i]) for i in range(2, len(cells))]
+        return "  ".join([*left, *right]).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([render(headings), rule, *(render(line) for line in lines)])
+
+
+def format_targets(summaries: Sequence[dict[str, Any]]) -> str:
+    lines = []
+    for summary in summaries:
+        if summary["operation"].startswith("reporting") and summary["peer"].endswith(".sql()"):
+            verdict = "met" if summary["ratio"] >= TARGET_RATIO else "missed"
+            lines.append(
+                f"target {summary['operation']} >= {TARGET_RATIO}x bare sqlglot.parse + "
+                f"generate: {summary['ratio']:.2f}x, {verdict}"
+            )
+    return "\n".join(lines)
+
+
+def report(
+    arguments: argparse.Namespace, settings: Settings, plan: Plan, *, elapsed: float
+) -> None:
+    """Print the table and the targets, and write JSON if requested."""
+    summaries = [summarize(row) for row in plan.rows]
+    machine = machine_facts()
+    print()
+    print(
+        f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; queries/s are medians over "
+        "rounds, ratio is the median of per-round ours/peer"
+    )
+    print(
+        f"{machine['nproc']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
+        + ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
+    )
+    print()
+    print(format_table(summaries))
+    print()
+    print("Checked before timing:")
+    for check in plan.checks:
+        print(f"  {check}")
+    print()
+    print(format_targets(summaries))
+
+    if arguments.json is None:
+        return
+    document = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": {
+            "mode": "quick" if arguments.quick else "full",
+            "rounds": settings.rounds,
+            "slice_seconds": settings.slice_seconds,
+        },
+        "machine": machine,
+        "rows": summaries,
+        "checks": plan.checks,
+        "contenders": {
+            contender.key: {
+                "label": contender.label,
+                "queries_per_call": contender.queries_per_call,
+                "calls_per_batch": contender.calls_per_batch,
+                "queries_per_s_by_round": contender.rates,
+            }
+            for contender in plan.contenders()
+        },
+    }
+    arguments.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {arguments.json}")
+
+
+# Running.
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Measure SqlGuard.check throughput against bare sqlglot.parse + generate on the "
+            "same reporting queries, in interleaved rounds."
+        )
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=(
+            f"run {QUICK.rounds} rounds of {QUICK.slice_seconds} s per contender instead of "
+            f"{FULL.rounds} rounds of {FULL.slice_seconds} s per contender"
+        ),
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", type=Path, help="also write the results as JSON to PATH"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    settings = QUICK if arguments.quick else FULL
+
+    plan = Plan()
+    for dialect in ("postgres", "sqlite"):
+        add_dialect(plan, dialect)
+    add_rejections(plan)
+
+    contenders = plan.contenders()
+    print(
+        f"calibrating {len(contenders)} contenders, then {settings.rounds} rounds of "
+        f"{settings.slice_seconds} s each",
+        file=sys.stderr,
+    )
+    for contender in contenders:
+        calibrate(contender, settings.slice_seconds)
+    started = time.monotonic()
+    run_rounds(plan.groups, settings)
+    elapsed = time.monotonic() - started
+
+    report(arguments, settings, plan, elapsed=elapsed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
