@@ -33,6 +33,12 @@ PROMISED = {
     },
     "jivs_security.sql": {"CheckedQuery", "SqlGuard", "SqlPolicy", "SqlRejected"},
     "jivs_security.masking": {"Masker", "MaskingFilter", "structlog_processor"},
+    "jivs_security.web": {
+        "ContentSecurityPolicy",
+        "RateLimiter",
+        "SecurityHeaders",
+        "sanitize_html",
+    },
     "jivs_security.passwords": {
         "AccountLocked",
         "LockoutGuard",
