@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from jivs_security.errors import StoreUnavailable
+from jivs_security.errors import ConfigurationError, StoreUnavailable
 from jivs_security.stores import KeyValueStore, MemoryStore, RedisStore
 from jivs_security.tokens import (
     InvalidToken,
@@ -56,10 +56,10 @@ def open_store(redis_url: str | None) -> KeyValueStore:
         return MemoryStore()
 
     # A fresh prefix per run, so repeated runs against one server start clean.
-    store = RedisStore.from_url(redis_url, prefix=f"jivs-quickstart:{uuid.uuid4().hex}:")
     try:
+        store = RedisStore.from_url(redis_url, prefix=f"jivs-quickstart:{uuid.uuid4().hex}:")
         store.get("ping")
-    except StoreUnavailable as error:
+    except (ConfigurationError, StoreUnavailable) as error:
         raise SystemExit(f"quickstart failed: {error}") from None
     return store
 
@@ -127,7 +127,7 @@ def demonstrate_rotation(service: TokenService, key_file: Path) -> None:
     rotated = service.issue("user-42")
     show("new token kid", service.verify(rotated.access_token).key_id)
 
-    step(9, "Retire the old key once its tokens have expired")
+    step(9, "Retire the old key; in production, wait until its tokens have expired")
     ring.retire(old_kid)
     expect_rejection(service, issued_before.access_token, "token of retired key")
 

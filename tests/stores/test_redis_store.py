@@ -261,3 +261,15 @@ def test_increment_process_race(redis_url: str, spawn: SpawnContext) -> None:
 
     assert [process.exitcode for process in processes] == [0, 0]
     assert total == str(2 * per_process).encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "url", ["notaurl", "http://127.0.0.1:6379/0", "redis://:secret-pw@127.0.0.1:notaport/0"]
+)
+def test_from_url_invalid_url(url: str) -> None:
+    """A malformed URL raises ConfigurationError without echoing the URL's password."""
+    with pytest.raises(ConfigurationError) as caught:
+        RedisStore.from_url(url)
+
+    assert caught.value.setting == "url"
+    assert "secret-pw" not in str(caught.value)

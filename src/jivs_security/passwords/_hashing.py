@@ -407,12 +407,14 @@ class PasswordHasher:
 
     def _verify_parsed(self, parsed: ParsedHash, normalised: bytes) -> None:
         if parsed.memory_kib > self._max_memory_kib or parsed.time_cost > self._max_time_cost:
-            raise _invalid_hash(
-                "cost_too_high",
+            # Built directly: the hash is well formed, so the format hint that
+            # _invalid_hash() adds would mislead.
+            raise InvalidHash(
                 f"the stored hash asks for m={parsed.memory_kib} KiB and t={parsed.time_cost}, "
                 f"above this hasher's limits of m={self._max_memory_kib} KiB and "
                 f"t={self._max_time_cost}; raise max_memory_kib or max_time_cost if such "
                 "hashes are genuine",
+                reason="cost_too_high",
             )
         if parsed.pepper_id is None and self._peppers and not self._accept_unpeppered:
             raise _invalid_hash(

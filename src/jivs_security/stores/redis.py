@@ -99,12 +99,21 @@ class RedisStore:
 
         validate_ttl(socket_timeout, setting="socket_timeout")
         validate_ttl(connect_timeout, setting="connect_timeout")
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            **client_options,
-        )
+        try:
+            client = redis.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                **client_options,
+            )
+        except ValueError as exc:
+            # redis-py's messages name the scheme it expected, not the URL,
+            # which may carry a password.
+            raise ConfigurationError(
+                f"invalid Redis URL: {exc}",
+                setting="url",
+                expected="a redis://, rediss:// or unix:// URL",
+            ) from None
         return cls(client, prefix=prefix)
 
     def __repr__(self) -> str:
