@@ -41,6 +41,13 @@ MAX_SEGMENTS: Final = 2**32
 
 _SUITE_IDS: Final = frozenset(SUITES)
 
+# The nonce of a message's only segment, which is also its final one.
+_ONLY_SEGMENT_NONCE: Final = segment_nonce(0, final=True)
+
+# Serialised key sections kept per context for messages under cached data
+# keys. It is cleared when full, which bounds it at this many sections.
+_MAX_KEYS_SECTIONS: Final = 64
+
 
 @dataclass(frozen=True, slots=True)
 class MessageInfo:
@@ -117,6 +124,10 @@ class EnvelopeCipher:
         # the object lives as long as the entries that refer to it, so a
         # later cipher with other providers can never take them over.
         self._cache_scope = object()
+        # Maps context bytes to the last wrapped keys cached for them and
+        # their serialised header section, which messages under one cached
+        # data key share.
+        self._keys_sections: dict[bytes, tuple[tuple[WrappedKey, ...], bytes]] = {}
 
     def __repr__(self) -> str:
         providers = ", ".join(repr(provider) for provider in self._providers)
@@ -139,8 +150,10 @@ class EnvelopeCipher:
         data_key, wrapped_keys = self._data_key(context or {}, context_bytes, len(plaintext))
         header, aead = self._new_header(data_key, context_bytes, wrapped_keys)
 
-        parts = [header]
         size = self._segment_size
+        if len(plaintext) <= size:
+            return header + aead.encrypt(_ONLY_SEGMENT_NONCE, plaintext, None)
+        parts = [header]
         last = max(0, (len(plaintext) - 1) // size)
         for number in range(last + 1):
             chunk = plaintext[number * size : (number + 1) * size]
@@ -155,6 +168,11 @@ class EnvelopeCipher:
 
         body = view[header.size :]
         chunk_size = self._chunk_size(header)
+        if TAG_BYTES <= len(body) <= chunk_size:
+            try:
+                return aead.decrypt(_ONLY_SEGMENT_NONCE, body, None)
+            except InvalidTag:
+                raise DecryptionFailed from None
         if not body:
             raise DecryptionFailed
         last = (len(body) - 1) // chunk_size
@@ -221,7 +239,7 @@ class EnvelopeCipher:
         """
         view = memoryview(blob).cast("B")
         header = _format.parse_header(view, _SUITE_IDS)
-        aead = self._verify_header(header, self._unwrap(header))
+        aead = self._verify_header(header, *self._unwrap(header))
         context = header.context
 
         renewed = []
@@ -287,39 +305,50 @@ class EnvelopeCipher:
     ) -> tuple[bytes, Aead]:
         message_id = os.urandom(MESSAGE_ID_BYTES)
         content_key, commitment = derive_keys(data_key, message_id, self._suite)
-        unsigned = _format.serialize_unsigned(
-            suite=self._suite.suite_id,
-            segment_size=self._segment_size,
-            message_id=message_id,
-            context_bytes=context_bytes,
-            wrapped_keys=wrapped_keys,
-            commitment=commitment,
+        unsigned = b"".join(
+            (
+                _format.serialize_prefix(self._suite.suite_id, self._segment_size, message_id),
+                self._keys_section(context_bytes, wrapped_keys),
+                commitment,
+            )
         )
         aead = self._suite.aead(content_key)
         return unsigned + aead.encrypt(header_nonce(unsigned), b"", unsigned), aead
+
+    def _keys_section(self, context_bytes: bytes, wrapped_keys: tuple[WrappedKey, ...]) -> bytes:
+        if self._cache is None:
+            return _format.serialize_keys_section(context_bytes, wrapped_keys)
+        # The identity check matches only the tuple that the data key cache
+        # returned. The entry keeps a reference to it, so its id is never reused.
+        entry = self._keys_sections.get(context_bytes)
+        if entry is not None and entry[0] is wrapped_keys:
+            return entry[1]
+        section = _format.serialize_keys_section(context_bytes, wrapped_keys)
+        if len(self._keys_sections) >= _MAX_KEYS_SECTIONS:
+            self._keys_sections.clear()
+        self._keys_sections[context_bytes] = (wrapped_keys, section)
+        return section
 
     def _open_header(self, header: Header, expected_context: bytes) -> Aead:
         # The context is compared before any key service is called, which
         # saves a call for a mismatch and gives the same error as a bad tag.
         if not hmac.compare_digest(header.context_bytes, expected_context):
             raise DecryptionFailed
-        return self._verify_header(header, self._unwrap(header))
+        return self._verify_header(header, *self._unwrap(header))
 
     @staticmethod
-    def _verify_header(header: Header, data_key: bytes) -> Aead:
-        suite: Suite = SUITES[header.suite]
-        content_key, commitment = derive_keys(data_key, header.message_id, suite)
+    def _verify_header(header: Header, content_key: bytes, commitment: bytes) -> Aead:
         if not hmac.compare_digest(commitment, header.commitment):
             raise DecryptionFailed
-        aead = suite.aead(content_key)
+        aead = SUITES[header.suite].aead(content_key)
         try:
             aead.decrypt(header_nonce(header.signed_bytes), header.tag, header.signed_bytes)
         except InvalidTag:
             raise DecryptionFailed from None
         return aead
 
-    def _unwrap(self, header: Header) -> bytes:
-        """Return the data key from the first wrapped key a provider can open.
+    def _unwrap(self, header: Header) -> tuple[bytes, bytes]:
+        """Derive the content key and commitment from the first wrapped key a provider can open.
 
         A wrapped key that does not authenticate, or yields a key whose
         commitment differs, is skipped in favour of the next one. When none
@@ -331,6 +360,7 @@ class EnvelopeCipher:
         message for a cipher that holds none of its keys.
         """
         context = header.context
+        suite: Suite = SUITES[header.suite]
         unavailable: list[KeyUnavailable] = []
         for wrapped in header.wrapped_keys:
             provider = self._provider_for(wrapped)
@@ -339,7 +369,7 @@ class EnvelopeCipher:
             cache_key = ("decrypt", wrapped.provider_id, wrapped.key_id, wrapped.ciphertext)
             cached = self._cache.get_for_decryption(cache_key) if self._cache else None
             if cached is not None:
-                return cached
+                return derive_keys(cached, header.message_id, suite)
             try:
                 data_key = provider.unwrap(wrapped, context)
             except KeyUnavailable as error:
@@ -347,12 +377,12 @@ class EnvelopeCipher:
                 continue
             except DecryptionFailed:
                 continue
-            _, commitment = derive_keys(data_key, header.message_id, SUITES[header.suite])
-            if not hmac.compare_digest(commitment, header.commitment):
+            derived = derive_keys(data_key, header.message_id, suite)
+            if not hmac.compare_digest(derived[1], header.commitment):
                 continue
             if self._cache is not None:
                 self._cache.put_for_decryption(cache_key, data_key)
-            return data_key
+            return derived
 
         if unavailable:
             # Prefer an outage that may pass, so a caller does not give up on

@@ -17,6 +17,14 @@ MAX_CONTEXT_BYTES = 8192
 
 _LENGTH = struct.Struct(">H")
 
+# Parsed contexts kept by their bytes, because every message under one
+# context carries the same bytes. Only contexts up to the size limit are
+# kept, and the table is cleared when full, so it contains at most
+# _PARSED_MAX_ENTRIES * _PARSED_MAX_BYTES bytes of contexts (128 KiB).
+_PARSED_MAX_ENTRIES = 128
+_PARSED_MAX_BYTES = 1024
+_parsed: dict[bytes, dict[str, str]] = {}
+
 
 def _invalid(problem: str, value: object = None) -> ConfigurationError:
     return ConfigurationError(
@@ -37,7 +45,9 @@ def canonical_context(context: Mapping[str, str] | None) -> bytes:
     """
     if context is None:
         context = {}
-    if not isinstance(context, Mapping):
+    # The exact type check skips the slower abstract base class check for
+    # the usual plain dict.
+    if type(context) is not dict and not isinstance(context, Mapping):
         raise _invalid(f"expected a mapping, got {type(context).__name__}")
     if len(context) > MAX_CONTEXT_PAIRS:
         raise _invalid(f"{len(context)} pairs, over the limit of {MAX_CONTEXT_PAIRS}")
@@ -52,14 +62,10 @@ def canonical_context(context: Mapping[str, str] | None) -> bytes:
             raise _invalid(f"key {key!r} or its value is not valid Unicode", key) from None
     encoded.sort()
 
-    parts = [_LENGTH.pack(len(encoded))]
+    pack = _LENGTH.pack
+    parts = [pack(len(encoded))]
     for key_bytes, value_bytes in encoded:
-        parts += [
-            _LENGTH.pack(len(key_bytes)),
-            key_bytes,
-            _LENGTH.pack(len(value_bytes)),
-            value_bytes,
-        ]
+        parts += (pack(len(key_bytes)), key_bytes, pack(len(value_bytes)), value_bytes)
     result = b"".join(parts)
     if len(result) > MAX_CONTEXT_BYTES:
         raise _invalid(f"{len(result)} bytes serialised, over the limit of {MAX_CONTEXT_BYTES}")
@@ -70,8 +76,23 @@ def parse_context(data: bytes) -> dict[str, str]:
     """Read a context written by :func:`canonical_context`; raise ``ValueError`` if malformed.
 
     Only the canonical form is accepted: pairs in order, no duplicates and
-    within the limits, so one context has exactly one serialisation.
+    within the limits, so one context has exactly one serialisation. Each
+    call returns a new dict, which the caller may change.
     """
+    if type(data) is not bytes:
+        return _parse(data)
+    cached = _parsed.get(data)
+    if cached is not None:
+        return dict(cached)
+    pairs = _parse(data)
+    if len(data) <= _PARSED_MAX_BYTES:
+        if len(_parsed) >= _PARSED_MAX_ENTRIES:
+            _parsed.clear()
+        _parsed[data] = dict(pairs)
+    return pairs
+
+
+def _parse(data: bytes) -> dict[str, str]:
     if len(data) > MAX_CONTEXT_BYTES:
         raise ValueError(f"the encryption context is over {MAX_CONTEXT_BYTES} bytes")
     view = memoryview(data)
