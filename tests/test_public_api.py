@@ -125,3 +125,24 @@ def test_security_never_imports_compliance() -> None:
     ]
 
     assert not offenders
+
+
+def test_error_bases_never_raised() -> None:
+    """No module raises the base errors themselves, only their specific subclasses."""
+    import pathlib
+    import re
+
+    raising_base = re.compile(r"raise\s+(JivsSecurityError|JivsComplianceError)\b")
+    roots = [
+        pathlib.Path(jivs_security.__file__).parent,
+        pathlib.Path(jivs_compliance.__file__).parent,
+    ]
+
+    offenders = [
+        str(path)
+        for root in roots
+        for path in root.rglob("*.py")
+        if raising_base.search(path.read_text(encoding="utf-8"))
+    ]
+
+    assert not offenders

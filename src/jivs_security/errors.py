@@ -189,7 +189,7 @@ class RefreshTokenReused(TokenRevoked):
     """A refresh token was presented after it had already been exchanged.
 
     Following RFC 9700, section 4.14.2, the whole token family is revoked
-    when this happens, because either the client or an attacker holds a
+    when this happens, because either the client or an attacker has a
     stolen copy. ``family_id`` identifies the revoked family.
     """
 
@@ -247,7 +247,7 @@ class WeakPassword(JivsSecurityError, ValueError):
     """A new password breaks the password policy.
 
     ``result`` is the :class:`~jivs_security.passwords.PolicyResult` with every
-    failed rule (a stable code and a readable message each); it never holds
+    failed rule (a stable code and a readable message each); it never contains
     the password.
     """
 
@@ -391,7 +391,7 @@ class RateLimited(JivsSecurityError):
     ``reason`` is ``"limit_exceeded"`` or ``"storage_unavailable"``;
     ``policy`` is the limiter's name. ``retry_after`` is whole seconds, the
     ``Retry-After`` value; ``status_code`` is 429 (RFC 6585, section 4) or,
-    for a store outage, 503; ``headers`` holds the response header fields
+    for a store outage, 503; ``headers`` contains the response header fields
     (``RateLimit-Policy``, ``RateLimit``, ``Retry-After``). Neither the
     message nor the fields contain the rate-limit key, which is often an IP
     address or a user id.

@@ -7,6 +7,7 @@ test. The key providers are :class:`crypto_support.FakeKeyProvider`.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -29,7 +30,7 @@ from crypto_support import (
 from jivs_security.crypto._cache import DataKeyCache
 from jivs_security.crypto._cipher import EnvelopeCipher, MessageInfo
 from jivs_security.crypto._format import MAX_WRAPPED_KEYS, Header, read_header
-from jivs_security.crypto._stream import bytes_reader
+from jivs_security.crypto._stream import exact_reader
 from jivs_security.crypto._suite import SUITES, derive_keys, suite_by_name
 from jivs_security.errors import ConfigurationError, DecryptionFailed, KeyUnavailable
 
@@ -89,7 +90,7 @@ def cipher(provider: FakeKeyProvider) -> EnvelopeCipher:
 
 def header_of(blob: bytes) -> Header:
     """Parse a message's header with the library's parser."""
-    return read_header(bytes_reader(memoryview(blob)), frozenset(SUITES))
+    return read_header(exact_reader(io.BytesIO(blob)), frozenset(SUITES))
 
 
 def segment_count(plaintext_bytes: int) -> int:

@@ -90,6 +90,7 @@ class EnvelopeCipher:
         cache: DataKeyCache | None = None,
     ) -> None:
         self._providers = (provider, *more_providers)
+
         if len(self._providers) > _format.MAX_WRAPPED_KEYS:
             raise ConfigurationError(
                 f"{len(self._providers)} key providers, over the limit of "
@@ -106,6 +107,7 @@ class EnvelopeCipher:
                     expected="objects implementing jivs_security.crypto.KeyProvider",
                     value=type(candidate).__name__,
                 )
+
         self._suite = suite_by_name(suite)
         if not (
             isinstance(segment_size, int)
@@ -119,6 +121,7 @@ class EnvelopeCipher:
                 value=segment_size,
             )
         self._segment_size = segment_size
+
         self._cache = cache
         # Scopes this cipher's entries in a shared cache. Unlike id(self),
         # the object lives as long as the entries that refer to it, so a
@@ -356,8 +359,8 @@ class EnvelopeCipher:
         be reached or could not use its key, because that provider might
         still open the message later. Otherwise :class:`DecryptionFailed`
         is raised. The cache is consulted only for wrapped keys that one of
-        this cipher's providers holds, so a shared cache never opens a
-        message for a cipher that holds none of its keys.
+        this cipher's providers has, so a shared cache never opens a
+        message for a cipher that has none of its keys.
         """
         context = header.context
         suite: Suite = SUITES[header.suite]
@@ -392,7 +395,7 @@ class EnvelopeCipher:
             # Raised as DecryptionFailed like any other mismatch, because the
             # key ids may have been altered. The warning gives the operator the ids.
             logger.warning(
-                "no configured key provider holds a key for this message keys=%s",
+                "no configured key provider has a key for this message keys=%s",
                 ",".join(f"{w.provider_id}:{w.key_id}" for w in header.wrapped_keys),
             )
         raise DecryptionFailed

@@ -64,5 +64,5 @@ class KeyProvider(Protocol):
         ...
 
     def can_unwrap(self, wrapped: WrappedKey) -> bool:
-        """Return whether this provider instance holds the KEK that ``wrapped`` names."""
+        """Return whether this provider instance has the KEK that ``wrapped`` names."""
         ...

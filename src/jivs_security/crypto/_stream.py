@@ -11,20 +11,7 @@ from jivs_security.crypto._format import TAG_BYTES
 from jivs_security.crypto._suite import Aead, segment_nonce
 from jivs_security.errors import ConfigurationError, DecryptionFailed
 
-__all__ = ["bytes_reader", "decrypt_segments", "encrypt_segments", "exact_reader"]
-
-
-def bytes_reader(view: memoryview) -> Callable[[int], bytes]:
-    """Return a ``read(n)`` over ``view`` that returns fewer than ``n`` bytes only at the end."""
-    offset = 0
-
-    def read(count: int) -> bytes:
-        nonlocal offset
-        chunk = bytes(view[offset : offset + count])
-        offset += len(chunk)
-        return chunk
-
-    return read
+__all__ = ["decrypt_segments", "encrypt_segments", "exact_reader"]
 
 
 def exact_reader(source: BinaryIO) -> Callable[[int], bytes]:

@@ -180,7 +180,7 @@ class LockoutGuard:
     addresses are hashed, and every key lives at most ``failure_window``
     seconds after its last failure. The fixed hash tag puts all lockout keys
     of a Redis Cluster in one slot, because one script touches an account
-    key and an IP key; a :class:`~jivs_security.stores.RedisStore` prefix
+    key and an IP key. A :class:`~jivs_security.stores.RedisStore` prefix
     must not contain ``{``, or it would become the tag.
     """
 

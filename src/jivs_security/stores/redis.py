@@ -47,7 +47,7 @@ class RedisStore:
     timeouts raise :class:`~jivs_security.errors.StoreUnavailable`.
 
     For Redis Cluster, keys that callers want handled in one round trip
-    must share a hash tag (``{...}``); the token service builds its keys that
+    must share a hash tag (``{...}``). The token service builds its keys that
     way.
     """
 

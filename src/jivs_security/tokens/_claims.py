@@ -28,7 +28,7 @@ class Claims:
     """The verified claims of a token.
 
     Times are seconds since the Unix epoch (RFC 7519 NumericDate).
-    ``extra`` holds the claims the application added at issue time.
+    ``extra`` contains the claims the application added at issue time.
     """
 
     kind: TokenKind

@@ -36,7 +36,7 @@ MIN_RSA_BITS: Final = 2048
 GENERATED_RSA_BITS: Final = 3072
 
 # The order of the P-256 group (SEC 2, section 2.4.2). For every ECDSA
-# signature (r, s), (r, n - s) verifies too; signing emits only the low s
+# signature (r, s), (r, n - s) verifies too. Signing emits only the low s
 # and verification rejects the high one, so a token has one valid spelling.
 _P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -56,7 +56,7 @@ _PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPubli
 
 
 class KeyState(enum.Enum):
-    """Where a key is in its life: published, signing, verifying only, or done."""
+    """The stage of a key's life: published, signing, verifying only, or done."""
 
     #: Published in the JWKS and accepted for verification, but not signing
     #: yet, so relying parties can fetch it before the first token uses it.
@@ -170,7 +170,7 @@ class SigningKey:
             raise _invalid_key(f"JWK for {algorithm} is invalid ({type(exc).__name__})") from None
         if algorithm != "HS256" and not hasattr(private, "sign"):
             raise _invalid_key(
-                f"JWK for {algorithm} holds a public key only; a private key is needed"
+                f"JWK for {algorithm} contains a public key only; a private key is needed"
             )
 
         try:

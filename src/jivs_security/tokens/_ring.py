@@ -57,7 +57,7 @@ class KeyRing:
         EdDSA (Ed25519, RFC 8037) is the default: small keys, fast
         verification and deterministic signatures. ES256, RS256 and HS256 are
         the alternatives. HS256 suits only a service that both issues and
-        verifies, since every verifier holds the signing secret.
+        verifies, since every verifier has the signing secret.
         """
         return cls([SigningKey.generate(algorithm)])
 
@@ -180,7 +180,7 @@ class KeyRing:
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """Return the public JWK set (RFC 7517, section 5) for relying parties.
 
-        It holds the asymmetric keys that verify: ``NEXT``, ``ACTIVE`` and
+        It contains the asymmetric keys that verify: ``NEXT``, ``ACTIVE`` and
         ``VERIFY_ONLY``. HMAC secrets are never included.
         """
         return {

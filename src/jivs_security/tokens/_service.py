@@ -24,7 +24,7 @@ __all__ = ["TokenService"]
 logger = logging.getLogger("jivs_security.tokens")
 
 # Defaults, in seconds. Short-lived access tokens limit the damage of a
-# leaked one (RFC 9700, section 2.2.2); refresh tokens are rotated on every
+# leaked one (RFC 9700, section 2.2.2). Refresh tokens are rotated on every
 # use, so their lifetime bounds only an idle client.
 DEFAULT_ACCESS_TTL: Final = 15 * 60
 DEFAULT_REFRESH_TTL: Final = 14 * 24 * 3600
@@ -53,7 +53,7 @@ _SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _MAX_NUMERIC_DATE: Final = 2**53
 
 # Cached parsed headers, keyed by the header segment. Only headers that
-# parsed and named a usable key are cached; the bound keeps an attacker from
+# parsed and named a usable key are cached. The bound keeps an attacker from
 # growing the cache with variations of a valid header.
 _HEADER_CACHE_SIZE: Final = 64
 
@@ -63,7 +63,7 @@ _KINDS_BY_TYP: Final = {kind.value: kind for kind in TokenKind}
 class TokenService:
     """Issues and verifies JWT access and refresh tokens for one issuer.
 
-    ``keys`` signs and verifies, ``store`` holds revocation state and
+    ``keys`` signs and verifies, ``store`` keeps revocation state and
     refresh-token use (a :class:`~jivs_security.stores.MemoryStore` for one
     process, a :class:`~jivs_security.stores.RedisStore` for several).
     ``issuer`` is the exact ``iss`` value; ``audience`` is the ``aud`` value
@@ -225,8 +225,8 @@ class TokenService:
         :class:`~jivs_security.errors.TokenExpired` past ``exp`` plus the
         leeway, :class:`~jivs_security.errors.TokenRevoked` when a revocation
         covers it, and :class:`~jivs_security.errors.StoreUnavailable` when
-        the revocation state cannot be read; the token is never accepted
-        then.
+        the revocation state cannot be read. In that last case the token is
+        never accepted.
         """
         payload, key, token_kind = self._decode(token, kind)
         claims = self._validate(payload, key, token_kind, self._clock())
@@ -411,8 +411,8 @@ class TokenService:
         The refresh token is consumed atomically: of any number of
         concurrent calls with one token, exactly one succeeds. A later use
         raises :class:`~jivs_security.errors.RefreshTokenReused` and revokes
-        the family, access tokens included, unless it comes within
-        ``refresh_grace`` seconds of the first use; then it returns the same
+        the family, access tokens included. A later use within
+        ``refresh_grace`` seconds of the first instead returns the same
         successor pair again.
         """
         payload, key, kind = self._decode(refresh_token, TokenKind.REFRESH)
