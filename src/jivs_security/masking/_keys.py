@@ -95,7 +95,7 @@ class KeyMatcher:
         """Return the detectors that mask the value in ``name=value`` and ``"name": "value"`` text.
 
         Cookie headers get a pattern of their own, whose unquoted value runs
-        over ``; name=value`` pairs; for every other key, ``;`` ends the
+        over ``; name=value`` pairs. For every other key, ``;`` ends the
         value, as in connection strings (``Password=x;Host=db``).
         """
         if not self.needles:

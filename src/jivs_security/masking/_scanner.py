@@ -21,7 +21,7 @@ __all__ = ["Scanner", "Span", "truncate", "truncation_marker"]
 # A candidate that fails its detector's check may overlap a real value that
 # starts inside it ("1234 4111 1111 1111 1111" has a card after a year), so
 # the search resumes one byte after the candidate's start. Only candidates up
-# to this many bytes are searched again; every shipped detector with a check
+# to this many bytes are searched again. Every shipped detector with a check
 # matches at most 42 bytes, so the extra work is bounded by 64 times the
 # length of the text, and a long candidate cannot make the scan quadratic.
 _RESCAN_MAX_BYTES: Final = 64
@@ -79,7 +79,7 @@ class Scanner:
             return []
         # The set names the detectors with a candidate, so only those run.
         # RE2::Set reports no match when its DFA runs out of memory, which
-        # the Python binding cannot tell from a real miss; the combined
+        # the Python binding cannot tell from a real miss. The combined
         # pattern above did match, so an empty result runs every detector.
         hits = self._set.Match(data)
         selected = [self._compiled[index] for index in sorted(hits)] if hits else self._compiled
