@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -38,10 +36,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import harness
 from crypto_contenders import (
     COMMITTING,
     CONTEXT,
@@ -71,10 +69,9 @@ from crypto_contenders import (
     sdk_client,
 )
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
+from harness import Comparison, format_comparisons, measure, render_table
 
 from jivs_security.crypto._cipher import EnvelopeCipher
-
-T = TypeVar("T")
 
 COUNTED_MESSAGES = 1000
 
@@ -110,81 +107,13 @@ GIB_MAX_ROUNDS = 3
 
 
 @dataclass
-class Contender:
-    """One measured operation and its calls per second in each round."""
+class Contender(harness.Contender):
+    """One measured operation, the bytes that one call handles, and its calls/s in each round."""
 
-    key: str
-    label: str
-    run: Callable[[], object]
     bytes_per_call: int = 0
-    calls_per_batch: int = 1
-    rates: list[float] = field(default_factory=list)
 
     def mib_per_s(self) -> list[float]:
         return [rate * self.bytes_per_call / MIB for rate in self.rates]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One table row: a contender of ours against one peer."""
-
-    operation: str
-    ours: Contender
-    peer: Contender
-
-    def ratios(self) -> list[float]:
-        """Return ours calls/s divided by the peer's calls/s, one value per round."""
-        return [ours / peer for ours, peer in zip(self.ours.rates, self.peer.rates, strict=True)]
-
-
-def time_batch(run: Callable[[], object], calls: int) -> float:
-    """Return the seconds that ``calls`` calls of ``run`` take, with the garbage collector off."""
-    collector_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        for _ in range(calls):
-            run()
-        return time.perf_counter() - start
-    finally:
-        if collector_was_enabled:
-            gc.enable()
-
-
-def calibrate(contender: Contender, slice_seconds: float) -> None:
-    """Set how many calls fill one slice. The calls made here also warm up the contender."""
-    calls = 1
-    probe_seconds = slice_seconds / 4
-    while True:
-        elapsed = time_batch(contender.run, calls)
-        if elapsed >= probe_seconds:
-            break
-        grown = math.ceil(calls * 1.2 * probe_seconds / max(elapsed, 1e-7))
-        calls = max(calls * 2, grown)
-    contender.calls_per_batch = max(1, round(calls * slice_seconds / elapsed))
-
-
-def rotated(items: Sequence[T], offset: int) -> list[T]:
-    shift = offset % len(items)
-    return [*items[shift:], *items[:shift]]
-
-
-def run_rounds(groups: Sequence[Sequence[Contender]], settings: Settings) -> None:
-    """Time every contender once per round, rotating the order of groups and contenders.
-
-    The contenders of one group run back to back, so a row compares
-    measurements taken seconds apart. A stream call that outlasts the slice
-    still runs once per round.
-    """
-    for round_index in range(settings.rounds):
-        print(f"  round {round_index + 1}/{settings.rounds}", file=sys.stderr, flush=True)
-        gc.collect()
-        for group in rotated(groups, round_index):
-            for contender in rotated(group, round_index):
-                elapsed = time_batch(contender.run, contender.calls_per_batch)
-                contender.rates.append(contender.calls_per_batch / elapsed)
-                median_rate = statistics.median(contender.rates)
-                contender.calls_per_batch = max(1, round(median_rate * settings.slice_seconds))
 
 
 # Peak memory, in child processes.
@@ -361,9 +290,9 @@ class Plan:
     """The contender groups to time and the rows that compare them."""
 
     groups: list[list[Contender]] = field(default_factory=list)
-    message_rows: list[Comparison] = field(default_factory=list)
-    stream_rows: list[Comparison] = field(default_factory=list)
-    reference_rows: list[Comparison] = field(default_factory=list)
+    message_rows: list[Comparison[Contender]] = field(default_factory=list)
+    stream_rows: list[Comparison[Contender]] = field(default_factory=list)
+    reference_rows: list[Comparison[Contender]] = field(default_factory=list)
     # Contenders computed from others after the rounds: each takes, round by
     # round, the best rate among its sources.
     derived: list[tuple[Contender, list[Contender]]] = field(default_factory=list)
@@ -391,7 +320,9 @@ def plan_messages(plan: Plan, codecs: Sequence[MessageCodec]) -> None:
         ]
         plan.add_group(group)
 
-        def row(operation: str, ours: str, peer: str, direction: str = direction) -> Comparison:
+        def row(
+            operation: str, ours: str, peer: str, direction: str = direction
+        ) -> Comparison[Contender]:
             return Comparison(
                 operation,
                 plan.by_key[f"message/{direction}/{ours}"],
@@ -500,85 +431,27 @@ def cpu_flags() -> list[str]:
 
 
 def machine_facts() -> dict[str, Any]:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        cpuinfo = ""
-    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
-
-    if hasattr(os, "sched_getaffinity"):
-        usable_cpus = len(os.sched_getaffinity(0))
-    else:
-        usable_cpus = os.cpu_count() or 0
-
-    versions: dict[str, str] = {}
-    for distribution in ("jivs", "cryptography", "aws-encryption-sdk", "tink", "protobuf"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-
+    facts = harness.machine_facts(
+        ("jivs", "cryptography", "aws-encryption-sdk", "tink", "protobuf")
+    )
     return {
-        "nproc": usable_cpus,
-        "cpu_model": cpu_model or "unknown",
+        "nproc": facts["nproc"],
+        "cpu_model": facts["cpu_model"],
         "cpu_flags": cpu_flags(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
+        "python": facts["python"],
+        "implementation": facts["implementation"],
+        "platform": facts["platform"],
         "openssl": openssl_backend.openssl_version_text(),
-        "versions": versions,
+        "versions": facts["versions"],
     }
 
 
-def summarize(row: Comparison) -> dict[str, Any]:
-    ratios = row.ratios()
-    lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
-    summary = {
-        "operation": row.operation,
-        "ours": row.ours.label,
-        "peer": row.peer.label,
-        "ours_ops_per_s": statistics.median(row.ours.rates),
-        "peer_ops_per_s": statistics.median(row.peer.rates),
-        "ratio": statistics.median(ratios),
-        "ratio_quartiles": [lower, upper],
-    }
+def summarize(row: Comparison[Contender]) -> dict[str, Any]:
+    summary = harness.summarize(row, "ops")
     if row.ours.bytes_per_call:
         summary["ours_mib_per_s"] = statistics.median(row.ours.mib_per_s())
         summary["peer_mib_per_s"] = statistics.median(row.peer.mib_per_s())
     return summary
-
-
-def render_table(headings: Sequence[str], lines: Sequence[Sequence[str]], left: int) -> str:
-    """Render a plain-text table whose first ``left`` columns are left-aligned."""
-    widths = [max(len(row[i]) for row in [headings, *lines]) for i in range(len(headings))]
-
-    def render(cells: Sequence[str]) -> str:
-        aligned = [
-            cell.ljust(widths[i]) if i < left else cell.rjust(widths[i])
-            for i, cell in enumerate(cells)
-        ]
-        return "  ".join(aligned).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([render(headings), rule, *(render(line) for line in lines)])
-
-
-def format_comparisons(summaries: Sequence[dict[str, Any]], unit: str) -> str:
-    key = "ops_per_s" if unit == "ops/s" else "mib_per_s"
-    headings = ("operation", "peer", f"ours {unit}", f"peer {unit}", "ratio", "middle half")
-    lines = [
-        (
-            summary["operation"],
-            summary["peer"],
-            f"{summary['ours_' + key]:,.0f}",
-            f"{summary['peer_' + key]:,.0f}",
-            f"{summary['ratio']:.2f}x",
-            f"{summary['ratio_quartiles'][0]:.2f}-{summary['ratio_quartiles'][1]:.2f}",
-        )
-        for summary in summaries
-    ]
-    return render_table(headings, lines, left=2)
 
 
 def format_stream_facts(facts: Sequence[StreamFacts], memory: Sequence[PeakMemory]) -> str:
@@ -729,10 +602,10 @@ def report(arguments: argparse.Namespace, results: Results) -> None:
     )
     print()
     print(f"1 KiB messages, encryption context of {len(CONTEXT_BYTES)} bytes:")
-    print(format_comparisons(message_summaries, "ops/s"))
+    print(format_comparisons(message_summaries, "ops/s", "ops_per_s"))
     print()
     print(f"{stream_size} streams to a null sink; MiB/s of plaintext:")
-    print(format_comparisons(stream_summaries, "MiB/s"))
+    print(format_comparisons(stream_summaries, "MiB/s", "mib_per_s"))
     print()
     print(
         f"Ciphertext overhead and peak RSS of one {stream_size} stream, each in a child "
@@ -871,17 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         plan_streams(plan, stream_codecs, directory, settings.stream_bytes, block)
 
-        contenders = plan.contenders()
-        print(
-            f"calibrating {len(contenders)} contenders, then {settings.rounds} rounds of "
-            f"{settings.slice_seconds} s each",
-            file=sys.stderr,
-        )
-        for contender in contenders:
-            calibrate(contender, settings.slice_seconds)
-        started = time.monotonic()
-        run_rounds(plan.groups, settings)
-        elapsed = time.monotonic() - started
+        elapsed = measure(plan.groups, settings)
         plan.fill_derived()
 
         print("measuring peak memory in child processes", file=sys.stderr)

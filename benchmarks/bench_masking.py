@@ -30,8 +30,6 @@ import argparse
 import gc
 import json
 import multiprocessing
-import os
-import platform
 import random
 import re
 import statistics
@@ -39,13 +37,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from harness import Comparison, machine_facts, render_table, rotated, summarize
 
 from jivs_security.masking import Detector, Masker
-
-T = TypeVar("T")
 
 MEGABYTE = 1024 * 1024
 SEED = 20261204
@@ -287,18 +284,6 @@ class Contender:
                 gc.enable()
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """One table row: ours against one peer."""
-
-    operation: str
-    ours: Contender
-    peer: Contender
-
-    def ratios(self) -> list[float]:
-        return [ours / peer for ours, peer in zip(self.ours.rates, self.peer.rates, strict=True)]
-
-
 def calibrate(contender: Contender, slice_seconds: float) -> None:
     """Set how many lines fill one slice. The lines masked here also warm up the contender."""
     count = 1
@@ -308,11 +293,6 @@ def calibrate(contender: Contender, slice_seconds: float) -> None:
             break
         count *= 2
     contender.lines_per_batch = max(1, round(count * slice_seconds / elapsed))
-
-
-def rotated(items: Sequence[T], offset: int) -> list[T]:
-    shift = offset % len(items)
-    return [*items[shift:], *items[:shift]]
 
 
 def run_rounds(contenders: Sequence[Contender], settings: Settings) -> None:
@@ -406,48 +386,6 @@ def time_naive_series(settings: Settings) -> list[dict[str, Any]]:
 # Reporting.
 
 
-def machine_facts(model: str) -> dict[str, Any]:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        cpuinfo = ""
-    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
-    if hasattr(os, "sched_getaffinity"):
-        usable_cpus = len(os.sched_getaffinity(0))
-    else:
-        usable_cpus = os.cpu_count() or 0
-    versions: dict[str, str] = {}
-    distributions = ("jivs", "google-re2", "presidio-analyzer", "presidio-anonymizer", "spacy")
-    for distribution in (*distributions, model.replace("_", "-"), "Faker"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-    return {
-        "nproc": usable_cpus,
-        "cpu_model": cpu_model or "unknown",
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
-
-
-def summarize(row: Comparison) -> dict[str, Any]:
-    ratios = row.ratios()
-    lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
-    return {
-        "operation": row.operation,
-        "ours": row.ours.label,
-        "peer": row.peer.label,
-        "ours_mb_per_s": statistics.median(row.ours.rates),
-        "peer_mb_per_s": statistics.median(row.peer.rates),
-        "ratio": statistics.median(ratios),
-        "ratio_quartiles": [lower, upper],
-    }
-
-
 def format_table(summaries: Sequence[dict[str, Any]]) -> str:
     headings = ("operation", "peer", "ours MB/s", "peer MB/s", "ratio", "middle half")
     lines = [
@@ -461,15 +399,7 @@ def format_table(summaries: Sequence[dict[str, Any]]) -> str:
         )
         for summary in summaries
     ]
-    widths = [max(len(row[i]) for row in [headings, *lines]) for i in range(len(headings))]
-
-    def render(cells: Sequence[str]) -> str:
-        left = [cells[i].ljust(widths[i]) for i in range(2)]
-        right = [cells[i].rjust(widths[i]) for i in range(2, len(cells))]
-        return "  ".join([*left, *right]).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([render(headings), rule, *(render(line) for line in lines)])
+    return render_table(headings, lines, left=2)
 
 
 def check_outputs(
@@ -566,8 +496,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     worst = time_worst_cases(settings)
     naive_series = time_naive_series(settings)
 
-    summaries = [summarize(row) for row in rows]
-    machine = machine_facts(arguments.spacy_model)
+    summaries = [summarize(row, "mb") for row in rows]
+    model = arguments.spacy_model
+    distributions = ("jivs", "google-re2", "presidio-analyzer", "presidio-anonymizer", "spacy")
+    machine = machine_facts((*distributions, model.replace("_", "-"), "Faker"))
     corpus_bytes = sum(len(line) for line in lines)
     print()
     print(

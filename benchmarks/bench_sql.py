@@ -19,25 +19,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
-import math
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import harness
 import sqlglot
+from harness import Comparison, format_comparisons, machine_facts, measure, summarize
 
 from jivs_security.sql import SqlGuard, SqlPolicy, SqlRejected
-
-T = TypeVar("T")
 
 TARGET_RATIO = 0.8
 
@@ -135,28 +130,17 @@ QUICK = Settings(rounds=4, slice_seconds=0.1)
 
 
 @dataclass
-class Contender:
+class Contender(harness.Contender):
     """One measured operation over a workload, and its queries/s in each round."""
 
-    key: str
-    label: str
-    run: Callable[[], object]
     queries_per_call: int
-    calls_per_batch: int = 1
-    rates: list[float] = field(default_factory=list)
 
-
-@dataclass(frozen=True)
-class Comparison:
-    """One table row: the guard against one peer on one workload."""
-
-    operation: str
-    ours: Contender
-    peer: Contender
-
-    def ratios(self) -> list[float]:
-        """Return ours queries/s divided by peer queries/s, one value per round."""
-        return [ours / peer for ours, peer in zip(self.ours.rates, self.peer.rates, strict=True)]
+    def record_batch(self, elapsed: float, slice_seconds: float) -> None:
+        """Append the batch's queries/s, and size the next batch from the median rate so far."""
+        calls_per_second = self.calls_per_batch / elapsed
+        self.rates.append(calls_per_second * self.queries_per_call)
+        median_calls = statistics.median(self.rates) / self.queries_per_call
+        self.calls_per_batch = max(1, round(median_calls * slice_seconds))
 
 
 @dataclass
@@ -164,66 +148,11 @@ class Plan:
     """The contender groups to time, the rows that compare them, and what was checked first."""
 
     groups: list[list[Contender]] = field(default_factory=list)
-    rows: list[Comparison] = field(default_factory=list)
+    rows: list[Comparison[Contender]] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
 
     def contenders(self) -> list[Contender]:
         return [contender for group in self.groups for contender in group]
-
-
-def time_batch(run: Callable[[], object], calls: int) -> float:
-    """Return the seconds that ``calls`` calls of ``run`` take, with the garbage collector off.
-
-    The collector is paused as timeit pauses it, so a collection triggered by
-    one contender's garbage is not charged to the next one.
-    """
-    collector_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        for _ in range(calls):
-            run()
-        return time.perf_counter() - start
-    finally:
-        if collector_was_enabled:
-            gc.enable()
-
-
-def calibrate(contender: Contender, slice_seconds: float) -> None:
-    """Set how many calls fill one slice. The calls made here also warm up the contender."""
-    calls = 1
-    probe_seconds = slice_seconds / 4
-    while True:
-        elapsed = time_batch(contender.run, calls)
-        if elapsed >= probe_seconds:
-            break
-        grown = math.ceil(calls * 1.2 * probe_seconds / max(elapsed, 1e-7))
-        calls = max(calls * 2, grown)
-    contender.calls_per_batch = max(1, round(calls * slice_seconds / elapsed))
-
-
-def rotated(items: Sequence[T], offset: int) -> list[T]:
-    shift = offset % len(items)
-    return [*items[shift:], *items[:shift]]
-
-
-def run_rounds(groups: Sequence[Sequence[Contender]], settings: Settings) -> None:
-    """Time every contender once per round, rotating the order of groups and contenders.
-
-    The contenders of one group run back to back, so the ratio between two
-    of them compares measurements taken within a second. After each batch
-    the batch size is set from the median rate so far.
-    """
-    for round_index in range(settings.rounds):
-        print(f"  round {round_index + 1}/{settings.rounds}", file=sys.stderr, flush=True)
-        gc.collect()
-        for group in rotated(groups, round_index):
-            for contender in rotated(group, round_index):
-                elapsed = time_batch(contender.run, contender.calls_per_batch)
-                calls_per_second = contender.calls_per_batch / elapsed
-                contender.rates.append(calls_per_second * contender.queries_per_call)
-                median_calls = statistics.median(contender.rates) / contender.queries_per_call
-                contender.calls_per_batch = max(1, round(median_calls * settings.slice_seconds))
 
 
 # Contenders.
@@ -329,74 +258,6 @@ def add_rejections(plan: Plan) -> None:
 # Reporting.
 
 
-def machine_facts() -> dict[str, Any]:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        cpuinfo = ""
-    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
-
-    if hasattr(os, "sched_getaffinity"):
-        usable_cpus = len(os.sched_getaffinity(0))
-    else:
-        usable_cpus = os.cpu_count() or 0
-
-    versions: dict[str, str] = {}
-    for distribution in ("jivs", "sqlglot"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-
-    return {
-        "nproc": usable_cpus,
-        "cpu_model": cpu_model or "unknown",
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
-
-
-def summarize(row: Comparison) -> dict[str, Any]:
-    ratios = row.ratios()
-    lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
-    return {
-        "operation": row.operation,
-        "ours": row.ours.label,
-        "peer": row.peer.label,
-        "ours_queries_per_s": statistics.median(row.ours.rates),
-        "peer_queries_per_s": statistics.median(row.peer.rates),
-        "ratio": statistics.median(ratios),
-        "ratio_quartiles": [lower, upper],
-    }
-
-
-def format_table(summaries: Sequence[dict[str, Any]]) -> str:
-    headings = ("operation", "peer", "ours queries/s", "peer queries/s", "ratio", "middle half")
-    lines = [
-        (
-            summary["operation"],
-            summary["peer"],
-            f"{summary['ours_queries_per_s']:,.0f}",
-            f"{summary['peer_queries_per_s']:,.0f}",
-            f"{summary['ratio']:.2f}x",
-            f"{summary['ratio_quartiles'][0]:.2f}-{summary['ratio_quartiles'][1]:.2f}",
-        )
-        for summary in summaries
-    ]
-    widths = [max(len(row[i]) for row in [headings, *lines]) for i in range(len(headings))]
-
-    def render(cells: Sequence[str]) -> str:
-        left = [cells[i].ljust(widths[i]) for i in range(2)]
-        right = [cells[i].rjust(widths[i]) for i in range(2, len(cells))]
-        return "  ".join([*left, *right]).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([render(headings), rule, *(render(line) for line in lines)])
-
-
 def format_targets(summaries: Sequence[dict[str, Any]]) -> str:
     lines = []
     for summary in summaries:
@@ -413,8 +274,8 @@ def report(
     arguments: argparse.Namespace, settings: Settings, plan: Plan, *, elapsed: float
 ) -> None:
     """Print the table and the targets, and write JSON if requested."""
-    summaries = [summarize(row) for row in plan.rows]
-    machine = machine_facts()
+    summaries = [summarize(row, "queries") for row in plan.rows]
+    machine = machine_facts(("jivs", "sqlglot"))
     print()
     print(
         f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; queries/s are medians over "
@@ -425,7 +286,7 @@ def report(
         + ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     )
     print()
-    print(format_table(summaries))
+    print(format_comparisons(summaries, "queries/s", "queries_per_s"))
     print()
     print("Checked before timing:")
     for check in plan.checks:
@@ -492,17 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         add_dialect(plan, dialect)
     add_rejections(plan)
 
-    contenders = plan.contenders()
-    print(
-        f"calibrating {len(contenders)} contenders, then {settings.rounds} rounds of "
-        f"{settings.slice_seconds} s each",
-        file=sys.stderr,
-    )
-    for contender in contenders:
-        calibrate(contender, settings.slice_seconds)
-    started = time.monotonic()
-    run_rounds(plan.groups, settings)
-    elapsed = time.monotonic() - started
+    elapsed = measure(plan.groups, settings)
 
     report(arguments, settings, plan, elapsed=elapsed)
     return 0

