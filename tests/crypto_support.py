@@ -227,6 +227,7 @@ def message_regions(blob: bytes) -> list[Region]:
     field("version", 1)
     field("suite", 2)
     segment_size = int.from_bytes(field("segment size", 4), "big")
+    header_length = int.from_bytes(field("header length", 4), "big")
     field("message id", 32)
     field("context", int.from_bytes(field("context length", 2), "big"))
     key_count = field("key count", 1)[0]
@@ -237,6 +238,8 @@ def message_regions(blob: bytes) -> list[Region]:
         field(prefix + "ciphertext", int.from_bytes(field(prefix + "ciphertext length", 2), "big"))
     field("commitment", 32)
     field("header tag", 16)
+    if offset != header_length:
+        raise ValueError(f"the header length field is {header_length}, the fields end at {offset}")
 
     number = 0
     while offset < len(blob):

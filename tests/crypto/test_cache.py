@@ -14,11 +14,13 @@ from crypto_support import Failure, FakeKeyProvider
 from jivs_security.crypto._cache import DataKeyCache
 from jivs_security.crypto._cipher import EnvelopeCipher
 from jivs_security.crypto._provider import WrappedKey
+from jivs_security.crypto._suite import KeySchedule
 from jivs_security.errors import ConfigurationError, DecryptionFailed
 
 SEGMENT = 1024
 CONTEXT = {"tenant": "acme"}
-DATA_KEY = bytes(range(32))
+# What the cache keeps: the key schedule of a data key, compared by identity.
+DATA_KEY = KeySchedule(bytes(range(32)))
 WRAPPED = (WrappedKey("fake", "primary/v1", b"wrapped"),)
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto_support import FakeKeyProvider
+from jivs_security.crypto import _context
 from jivs_security.crypto._cipher import EnvelopeCipher
 from jivs_security.crypto._context import (
     MAX_CONTEXT_BYTES,
@@ -133,6 +134,7 @@ INVALID_CONTEXTS: dict[str, object] = {
     "int value": {"a": 1},
     "none value": {"a": None},
     "bytes value": {"a": b"x"},
+    "list value": {"a": ["x"]},
     "list of pairs": [("a", "b")],
     "string": "a=b",
     "surrogate key": {"\ud800": "x"},
@@ -148,6 +150,48 @@ def test_invalid_context_rejected(context: object) -> None:
 
     assert caught.value.setting == "context"
     assert "invalid encryption context" in str(caught.value)
+
+
+def test_invalid_context_rejected_after_valid_cached() -> None:
+    """A dict that differs from a cached one only in a value's type is still rejected."""
+    assert canonical_context({"a": "1"}) == encode_pairs([(b"a", b"1")])
+
+    with pytest.raises(ConfigurationError):
+        canonical_context({"a": 1})  # type: ignore[dict-item]
+
+
+def test_cached_form_follows_dict_changes() -> None:
+    """A dict changed after it was serialised serialises to its new pairs."""
+    context = {"tenant": "acme"}
+    before = canonical_context(context)
+
+    context["tenant"] = "other"
+    context["region"] = "eu"
+
+    assert before == encode_pairs([(b"tenant", b"acme")])
+    assert canonical_context(context) == encode_pairs([(b"region", b"eu"), (b"tenant", b"other")])
+
+
+def test_str_subclass_context_not_cached() -> None:
+    """Pairs with str subclasses are serialised every time, never kept."""
+
+    class Label(str):
+        pass
+
+    # Text that no other test uses, so no plain-str entry for it is cached.
+    context: dict[str, str] = {Label("subclass key"): Label("subclass value")}
+
+    assert canonical_context(context) == encode_pairs([(b"subclass key", b"subclass value")])
+    cached_types = {type(text) for pairs in _context._canonical for pair in pairs for text in pair}
+    assert Label not in cached_types
+
+
+def test_canonical_cache_bounded() -> None:
+    """Serialising many distinct contexts keeps the cache within its entry limit."""
+    for number in range(1000):
+        canonical_context({"record": str(number)})
+
+    assert 0 < len(_context._canonical) <= _context._PARSED_MAX_ENTRIES
 
 
 # Parsing accepts only the canonical form.

@@ -11,6 +11,7 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -31,7 +32,7 @@ from jivs_security.crypto._cache import DataKeyCache
 from jivs_security.crypto._cipher import EnvelopeCipher, MessageInfo
 from jivs_security.crypto._format import MAX_WRAPPED_KEYS, Header, read_header
 from jivs_security.crypto._stream import exact_reader
-from jivs_security.crypto._suite import SUITES, derive_keys, suite_by_name
+from jivs_security.crypto._suite import SUITES, KeySchedule, suite_by_name
 from jivs_security.errors import ConfigurationError, DecryptionFailed, KeyUnavailable
 
 SEGMENT = 1024
@@ -59,6 +60,7 @@ HEADER_REGIONS = [
     "version",
     "suite",
     "segment size",
+    "header length",
     "message id",
     "context length",
     "context",
@@ -215,6 +217,50 @@ def test_context_order_irrelevant(cipher: EnvelopeCipher) -> None:
     blob = cipher.encrypt(b"data", context={"a": "1", "b": "2"})
 
     assert cipher.decrypt(blob, context={"b": "2", "a": "1"}) == b"data"
+
+
+def test_invalid_context_rejected_on_decrypt(
+    cipher: EnvelopeCipher, provider: FakeKeyProvider
+) -> None:
+    """A context that cannot be serialised raises ConfigurationError, not DecryptionFailed."""
+    blob = cipher.encrypt(b"data", context=CONTEXT)
+
+    with pytest.raises(ConfigurationError):
+        cipher.decrypt(blob, context={**CONTEXT, "tenant": 42})  # type: ignore[dict-item]
+
+    assert provider.calls["unwrap"] == 0
+
+
+class ContextView(Mapping[str, str]):
+    """A read-only mapping that is not a dict, as an application might pass."""
+
+    def __init__(self, pairs: dict[str, str]) -> None:
+        self._pairs = pairs
+
+    def __getitem__(self, key: str) -> str:
+        return self._pairs[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pairs)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+
+class ContextDict(dict[str, str]):
+    """A dict subclass, which decryption compares by its serialised form."""
+
+
+@pytest.mark.parametrize("mapping", [MappingProxyType, ContextView, ContextDict])
+def test_any_mapping_context_accepted(
+    cipher: EnvelopeCipher, mapping: Callable[[dict[str, str]], Mapping[str, str]]
+) -> None:
+    """Mappings other than a plain dict decrypt when equal and fail when different."""
+    blob = cipher.encrypt(b"data", context=CONTEXT)
+
+    assert cipher.decrypt(blob, context=mapping(dict(CONTEXT))) == b"data"
+    with pytest.raises(DecryptionFailed):
+        cipher.decrypt(blob, context=mapping({**CONTEXT, "tenant": "other"}))
 
 
 def test_invalid_context_rejected_on_encrypt(
@@ -678,7 +724,8 @@ def test_rewrap_never_reuses_header_nonce(
     rewrapped = cipher.rewrap(blob)
     old, new = header_of(blob), header_of(rewrapped)
     data_key = provider.unwrap(old.wrapped_keys[0], CONTEXT)
-    content_key, _ = derive_keys(data_key, old.message_id, suite_by_name("aes-256-gcm"))
+    schedule = KeySchedule(data_key)
+    content_key, _ = schedule.message_keys(old.message_id, suite_by_name("aes-256-gcm"))
     hash_key = int.from_bytes(aes_block(content_key, bytes(16)), "big")
 
     tag_difference = int.from_bytes(old.tag, "big") ^ int.from_bytes(new.tag, "big")
@@ -694,7 +741,7 @@ def key_material(provider: FakeKeyProvider, blob: bytes, context: Mapping[str, s
     """Return the KEK, the data key, the content key and the commitment key of ``blob``."""
     header = header_of(blob)
     data_key = provider.unwrap(header.wrapped_keys[0], context)
-    content_key, _ = derive_keys(data_key, header.message_id, SUITES[header.suite])
+    content_key, _ = KeySchedule(data_key).message_keys(header.message_id, SUITES[header.suite])
     return [provider.kek(1), data_key, content_key]
 
 

@@ -10,16 +10,17 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from jivs_security.crypto._provider import WrappedKey
+from jivs_security.crypto._suite import KeySchedule
 from jivs_security.errors import ConfigurationError
 
 __all__ = ["DataKeyCache"]
 
 
-# The data key is left out of each entry's repr, so a debugger or a
-# traceback that shows locals does not print it.
+# The key schedule is left out of each entry's repr, although its own repr
+# is redacted, so the entries stay safe to print whatever it holds.
 @dataclass(slots=True)
 class _EncryptionEntry:
-    data_key: bytes = field(repr=False)
+    schedule: KeySchedule = field(repr=False)
     wrapped_keys: tuple[WrappedKey, ...]
     created_at: float
     messages: int = 0
@@ -28,7 +29,7 @@ class _EncryptionEntry:
 
 @dataclass(slots=True)
 class _DecryptionEntry:
-    data_key: bytes = field(repr=False)
+    schedule: KeySchedule = field(repr=False)
     created_at: float
 
 
@@ -62,9 +63,10 @@ def _positive_int(value: int, setting: str, unit: str) -> int:
 class DataKeyCache:
     """Reuses a wrapped data key across messages within strict limits.
 
-    A cached data key is never used as a content key directly: every message
-    derives its own content key from it with HKDF and a random 256-bit
-    message id, so AES-GCM nonce limits never come into play. The limits
+    Each entry contains the :class:`KeySchedule` of a data key rather than the
+    key itself. A cached data key is never used as a content key directly:
+    every message derives its own content key from it with HKDF and a random
+    256-bit message id, so AES-GCM nonce limits never come into play. The limits
     bound how much data depends on one wrapped key and how long a key that
     a key service would now refuse (disabled, rotated) stays in use:
     ``max_age`` seconds since the key was made, ``max_messages`` messages and
@@ -103,7 +105,7 @@ class DataKeyCache:
 
     def take_for_encryption(
         self, key: Hashable, plaintext_bytes: int
-    ) -> tuple[bytes, tuple[WrappedKey, ...]] | None:
+    ) -> tuple[KeySchedule, tuple[WrappedKey, ...]] | None:
         """Return a cached data key for one more message of ``plaintext_bytes``, or ``None``.
 
         The use is counted against the entry's limits before it is returned;
@@ -124,12 +126,12 @@ class DataKeyCache:
             entry.messages += 1
             entry.plaintext_bytes += plaintext_bytes
             self._encryption.move_to_end(key)
-            return entry.data_key, entry.wrapped_keys
+            return entry.schedule, entry.wrapped_keys
 
     def put_for_encryption(
         self,
         key: Hashable,
-        data_key: bytes,
+        schedule: KeySchedule,
         wrapped_keys: tuple[WrappedKey, ...],
         plaintext_bytes: int,
     ) -> None:
@@ -138,13 +140,13 @@ class DataKeyCache:
             return
         with self._lock:
             self._encryption[key] = _EncryptionEntry(
-                data_key, wrapped_keys, self._clock(), messages=1, plaintext_bytes=plaintext_bytes
+                schedule, wrapped_keys, self._clock(), messages=1, plaintext_bytes=plaintext_bytes
             )
             self._encryption.move_to_end(key)
             while len(self._encryption) > self._max_entries:
                 self._encryption.popitem(last=False)
 
-    def get_for_decryption(self, key: Hashable) -> bytes | None:
+    def get_for_decryption(self, key: Hashable) -> KeySchedule | None:
         """Return an unwrapped data key cached under ``key`` if it is younger than ``max_age``."""
         with self._lock:
             entry = self._decryption.get(key)
@@ -154,12 +156,12 @@ class DataKeyCache:
                 del self._decryption[key]
                 return None
             self._decryption.move_to_end(key)
-            return entry.data_key
+            return entry.schedule
 
-    def put_for_decryption(self, key: Hashable, data_key: bytes) -> None:
+    def put_for_decryption(self, key: Hashable, schedule: KeySchedule) -> None:
         """Cache an unwrapped data key."""
         with self._lock:
-            self._decryption[key] = _DecryptionEntry(data_key, self._clock())
+            self._decryption[key] = _DecryptionEntry(schedule, self._clock())
             self._decryption.move_to_end(key)
             while len(self._decryption) > self._max_entries:
                 self._decryption.popitem(last=False)

@@ -19,8 +19,8 @@ from jivs_security.crypto._provider import KeyProvider, WrappedKey
 from jivs_security.crypto._suite import (
     SUITES,
     Aead,
+    KeySchedule,
     Suite,
-    derive_keys,
     header_nonce,
     segment_nonce,
     suite_by_name,
@@ -150,8 +150,8 @@ class EnvelopeCipher:
         """Encrypt ``data`` and return the message: header and body."""
         context_bytes = canonical_context(context)
         plaintext = memoryview(data).cast("B")
-        data_key, wrapped_keys = self._data_key(context or {}, context_bytes, len(plaintext))
-        header, aead = self._new_header(data_key, context_bytes, wrapped_keys)
+        schedule, wrapped_keys = self._data_key(context or {}, context_bytes, len(plaintext))
+        header, aead = self._new_header(schedule, context_bytes, wrapped_keys)
 
         size = self._segment_size
         if len(plaintext) <= size:
@@ -167,7 +167,7 @@ class EnvelopeCipher:
         """Decrypt a message; raise :class:`DecryptionFailed` for any mismatch or damage."""
         view = memoryview(blob).cast("B")
         header = _format.parse_header(view, _SUITE_IDS)
-        aead = self._open_header(header, canonical_context(context))
+        aead = self._open_header(header, context)
 
         body = view[header.size :]
         chunk_size = self._chunk_size(header)
@@ -205,8 +205,8 @@ class EnvelopeCipher:
         is down leaves ``destination`` untouched.
         """
         context_bytes = canonical_context(context)
-        data_key, wrapped_keys = self._fresh_data_key(context or {})
-        header, aead = self._new_header(data_key, context_bytes, wrapped_keys)
+        schedule, wrapped_keys = self._fresh_data_key(context or {})
+        header, aead = self._new_header(schedule, context_bytes, wrapped_keys)
         destination.write(header)
         return len(header) + _stream.encrypt_segments(
             aead, source, destination, self._segment_size, MAX_SEGMENTS
@@ -223,7 +223,7 @@ class EnvelopeCipher:
         segment never verified.
         """
         header = _format.read_header(_stream.exact_reader(source), _SUITE_IDS)
-        aead = self._open_header(header, canonical_context(context))
+        aead = self._open_header(header, context)
         return _stream.decrypt_segments(
             aead, source, destination, self._chunk_size(header), MAX_SEGMENTS
         )
@@ -254,8 +254,7 @@ class EnvelopeCipher:
             suite=header.suite,
             segment_size=header.segment_size,
             message_id=header.message_id,
-            context_bytes=header.context_bytes,
-            wrapped_keys=tuple(renewed),
+            section=_format.serialize_keys_section(header.context_bytes, tuple(renewed)),
             commitment=header.commitment,
         )
         tag = aead.encrypt(header_nonce(unsigned), b"", unsigned)
@@ -287,33 +286,36 @@ class EnvelopeCipher:
 
     def _data_key(
         self, context: Mapping[str, str], context_bytes: bytes, plaintext_bytes: int
-    ) -> tuple[bytes, tuple[WrappedKey, ...]]:
+    ) -> tuple[KeySchedule, tuple[WrappedKey, ...]]:
         if self._cache is None:
             return self._fresh_data_key(context)
         cache_key = ("encrypt", self._cache_scope, context_bytes)
         cached = self._cache.take_for_encryption(cache_key, plaintext_bytes)
         if cached is not None:
             return cached
-        data_key, wrapped_keys = self._fresh_data_key(context)
-        self._cache.put_for_encryption(cache_key, data_key, wrapped_keys, plaintext_bytes)
-        return data_key, wrapped_keys
+        schedule, wrapped_keys = self._fresh_data_key(context)
+        self._cache.put_for_encryption(cache_key, schedule, wrapped_keys, plaintext_bytes)
+        return schedule, wrapped_keys
 
-    def _fresh_data_key(self, context: Mapping[str, str]) -> tuple[bytes, tuple[WrappedKey, ...]]:
+    def _fresh_data_key(
+        self, context: Mapping[str, str]
+    ) -> tuple[KeySchedule, tuple[WrappedKey, ...]]:
         first, *others = self._providers
         data_key, wrapped = first.generate(context)
-        return data_key, (wrapped, *(provider.wrap(data_key, context) for provider in others))
+        wrapped_keys = (wrapped, *(provider.wrap(data_key, context) for provider in others))
+        return KeySchedule(data_key), wrapped_keys
 
     def _new_header(
-        self, data_key: bytes, context_bytes: bytes, wrapped_keys: tuple[WrappedKey, ...]
+        self, schedule: KeySchedule, context_bytes: bytes, wrapped_keys: tuple[WrappedKey, ...]
     ) -> tuple[bytes, Aead]:
         message_id = os.urandom(MESSAGE_ID_BYTES)
-        content_key, commitment = derive_keys(data_key, message_id, self._suite)
-        unsigned = b"".join(
-            (
-                _format.serialize_prefix(self._suite.suite_id, self._segment_size, message_id),
-                self._keys_section(context_bytes, wrapped_keys),
-                commitment,
-            )
+        content_key, commitment = schedule.message_keys(message_id, self._suite)
+        unsigned = _format.serialize_unsigned(
+            suite=self._suite.suite_id,
+            segment_size=self._segment_size,
+            message_id=message_id,
+            section=self._keys_section(context_bytes, wrapped_keys),
+            commitment=commitment,
         )
         aead = self._suite.aead(content_key)
         return unsigned + aead.encrypt(header_nonce(unsigned), b"", unsigned), aead
@@ -332,11 +334,10 @@ class EnvelopeCipher:
         self._keys_sections[context_bytes] = (wrapped_keys, section)
         return section
 
-    def _open_header(self, header: Header, expected_context: bytes) -> Aead:
+    def _open_header(self, header: Header, context: Mapping[str, str] | None) -> Aead:
         # The context is compared before any key service is called, which
         # saves a call for a mismatch and gives the same error as a bad tag.
-        if not hmac.compare_digest(header.context_bytes, expected_context):
-            raise DecryptionFailed
+        _check_context(header, context)
         return self._verify_header(header, *self._unwrap(header))
 
     @staticmethod
@@ -362,7 +363,6 @@ class EnvelopeCipher:
         this cipher's providers has, so a shared cache never opens a
         message for a cipher that has none of its keys.
         """
-        context = header.context
         suite: Suite = SUITES[header.suite]
         unavailable: list[KeyUnavailable] = []
         for wrapped in header.wrapped_keys:
@@ -372,19 +372,20 @@ class EnvelopeCipher:
             cache_key = ("decrypt", wrapped.provider_id, wrapped.key_id, wrapped.ciphertext)
             cached = self._cache.get_for_decryption(cache_key) if self._cache else None
             if cached is not None:
-                return derive_keys(cached, header.message_id, suite)
+                return cached.message_keys(header.message_id, suite)
             try:
-                data_key = provider.unwrap(wrapped, context)
+                data_key = provider.unwrap(wrapped, header.context)
             except KeyUnavailable as error:
                 unavailable.append(error)
                 continue
             except DecryptionFailed:
                 continue
-            derived = derive_keys(data_key, header.message_id, suite)
+            schedule = KeySchedule(data_key)
+            derived = schedule.message_keys(header.message_id, suite)
             if not hmac.compare_digest(derived[1], header.commitment):
                 continue
             if self._cache is not None:
-                self._cache.put_for_decryption(cache_key, data_key)
+                self._cache.put_for_decryption(cache_key, schedule)
             return derived
 
         if unavailable:
@@ -409,3 +410,19 @@ class EnvelopeCipher:
     @staticmethod
     def _chunk_size(header: Header) -> int:
         return header.segment_size + TAG_BYTES
+
+
+def _check_context(header: Header, context: Mapping[str, str] | None) -> None:
+    """Raise :class:`DecryptionFailed` unless ``context`` is the header's context.
+
+    The context is public, so it is compared in variable time. A plain dict
+    equal to the header's parsed context has the same canonical form, which
+    spares serialising it. Any other argument is serialised and compared as
+    bytes, and an invalid one raises :class:`ConfigurationError`.
+    """
+    if type(context) is dict and context == header.section.context:
+        return
+    if context is None and not header.section.context:
+        return
+    if canonical_context(context) != header.context_bytes:
+        raise DecryptionFailed

@@ -25,6 +25,12 @@ _PARSED_MAX_ENTRIES = 128
 _PARSED_MAX_BYTES = 1024
 _parsed: dict[bytes, dict[str, str]] = {}
 
+# Canonical forms kept by the pairs of the dict they came from, in its
+# order, because an application usually encrypts under a few contexts. An
+# entry is added only when every key and value is exactly a str, so a hit
+# means equal text and thus equal bytes. It has the same bounds as _parsed.
+_canonical: dict[tuple[tuple[str, str], ...], bytes] = {}
+
 
 def _invalid(problem: str, value: object = None) -> ConfigurationError:
     return ConfigurationError(
@@ -44,10 +50,34 @@ def canonical_context(context: Mapping[str, str] | None) -> bytes:
     authenticated, not encrypted: it must not hold secrets.
     """
     if context is None:
-        context = {}
-    # The exact type check skips the slower abstract base class check for
-    # the usual plain dict.
-    if type(context) is not dict and not isinstance(context, Mapping):
+        return _serialize({})
+    # The exact type check leaves out dict subclasses, whose items() may
+    # differ from what the dict holds.
+    if type(context) is not dict:
+        return _serialize(context)
+
+    # A plain dict, the usual argument, is first looked up by its pairs.
+    pairs = tuple(context.items())
+    try:
+        cached = _canonical.get(pairs)
+    except TypeError:
+        # An unhashable key or value, which _serialize rejects.
+        return _serialize(context)
+    if cached is not None:
+        return cached
+
+    result = _serialize(context)
+    if len(result) <= _PARSED_MAX_BYTES and all(
+        type(key) is str and type(value) is str for key, value in pairs
+    ):
+        if len(_canonical) >= _PARSED_MAX_ENTRIES:
+            _canonical.clear()
+        _canonical[pairs] = result
+    return result
+
+
+def _serialize(context: Mapping[str, str]) -> bytes:
+    if not isinstance(context, Mapping):
         raise _invalid(f"expected a mapping, got {type(context).__name__}")
     if len(context) > MAX_CONTEXT_PAIRS:
         raise _invalid(f"{len(context)} pairs, over the limit of {MAX_CONTEXT_PAIRS}")

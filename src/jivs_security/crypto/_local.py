@@ -154,6 +154,9 @@ class LocalKeyProvider:
         self._state_lock = threading.Lock()
         self._path = path
         self._keyset = keyset
+        # The key ids that can_unwrap accepts, replaced with _keyset, so the
+        # check on every decryption is one set lookup.
+        self._unwrappable_key_ids = _unwrappable_key_ids(keyset)
         # SHA-256 of the file as last read or written, to notice other writers.
         self._digest = digest
 
@@ -482,17 +485,7 @@ class LocalKeyProvider:
         """
         if not isinstance(wrapped, WrappedKey) or wrapped.provider_id != PROVIDER_ID:
             return False
-        parsed = _parse_key_id(wrapped.key_id)
-        if parsed is None:
-            return False
-        keyset_id, number = parsed
-        keyset = self._snapshot()
-        version = keyset.versions.get(number)
-        return (
-            keyset_id == keyset.keyset_id
-            and version is not None
-            and version.state is not KeyVersionState.RETIRED
-        )
+        return isinstance(wrapped.key_id, str) and wrapped.key_id in self._unwrappable_key_ids
 
     def _snapshot(self) -> Keyset:
         """Return the current keyset, which is immutable and so safe to use without the lock."""
@@ -581,6 +574,7 @@ class LocalKeyProvider:
         self._digest = hashlib.sha256(data).digest()
         with self._state_lock:
             self._keyset = keyset
+            self._unwrappable_key_ids = _unwrappable_key_ids(keyset)
 
     def _check_unchanged(self) -> None:
         # NOTE: another process can still write between this check and the
@@ -610,6 +604,15 @@ def _with_version(keyset: Keyset, version: Version) -> Keyset:
 
 def _key_id(keyset_id: str, version: int) -> str:
     return f"{keyset_id}/v{version}"
+
+
+def _unwrappable_key_ids(keyset: Keyset) -> frozenset[str]:
+    """Return the key ids of every version of ``keyset`` that is not retired."""
+    return frozenset(
+        _key_id(keyset.keyset_id, number)
+        for number, version in keyset.versions.items()
+        if version.state is not KeyVersionState.RETIRED
+    )
 
 
 def _parse_key_id(key_id: object) -> tuple[str, int] | None:

@@ -7,17 +7,16 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from jivs_security.errors import ConfigurationError
 
 __all__ = [
     "SUITES",
     "Aead",
+    "KeySchedule",
     "Suite",
-    "derive_keys",
     "header_nonce",
     "segment_nonce",
     "suite_by_name",
@@ -27,13 +26,16 @@ Aead = AESGCM | ChaCha20Poly1305
 
 DATA_KEY_BYTES: Final = 32
 
-# Labels the HKDF output with the format, so keys derived here never equal
-# keys derived for another purpose from the same data key.
+# The HKDF salt and the start of its info label the output with the format,
+# so keys derived here never equal keys derived for another purpose from the
+# same data key.
+_HKDF_SALT: Final = b"JVEF v1 data key"
 _HKDF_INFO: Final = b"JVEF v1 content key and commitment, suite "
-# One shared instance, because the algorithm object has no state, and
-# creating one per message cost 0.3 µs of the 3.5 µs that a derivation
-# takes (timeit, Python 3.11, cryptography 50).
-_SHA256: Final = hashes.SHA256()
+# HKDF-Expand appends a block counter to the info. The 64 bytes of output
+# are one SHA-512 block, so the counter is always 1.
+_FIRST_BLOCK: Final = b"\x01"
+# One shared instance, because the algorithm object has no state.
+_SHA512: Final = hashes.SHA512()
 
 # Segment nonces start with three zero bytes and header nonces with 0xff,
 # so the two can never collide under one content key.
@@ -55,7 +57,8 @@ SUITES: Final = {
     2: Suite(2, "chacha20-poly1305", ChaCha20Poly1305),
 }
 _BY_NAME: Final = {suite.name: suite for suite in SUITES.values()}
-# The HKDF info of each suite: the label followed by the 2-byte suite id.
+# The start of each suite's HKDF info: the label and the 2-byte suite id.
+# The message id completes it.
 _INFO_BY_SUITE: Final = {suite_id: _HKDF_INFO + suite_id.to_bytes(2, "big") for suite_id in SUITES}
 
 
@@ -72,17 +75,40 @@ def suite_by_name(name: str) -> Suite:
     return suite
 
 
-def derive_keys(data_key: bytes, message_id: bytes, suite: Suite) -> tuple[bytes, bytes]:
-    """Derive the message's content key and its key commitment from the data key.
+class KeySchedule:
+    """The HKDF-SHA-512 state of one data key, from which each message derives its keys.
 
-    Both come from one HKDF-SHA-256 output (RFC 5869) salted with the random
-    message id, so every message gets its own content key even when a cached
-    data key is reused. The commitment is stored in the header and compared
-    before decryption: a ciphertext that decrypts under two data keys would
-    need two keys with the same 256-bit commitment.
+    A message's content key and key commitment are the 64 bytes of HKDF
+    (RFC 5869) with the data key as input key material, a fixed salt, and
+    an info that ends with the random message id. Every message thus gets its
+    own content key even when a cached data key is reused. The commitment is
+    stored in the header and compared before decryption: a ciphertext that
+    decrypts under two data keys would need two keys with the same 256-bit
+    commitment.
+
+    HKDF-Extract depends only on the data key, so it runs once here, and the
+    data key cache keeps this object. Each message then costs one HMAC for
+    HKDF-Expand, which took 0.9 µs against 3.6 µs for a whole HKDF-SHA-256
+    derivation (timeit, Python 3.11, cryptography 50, AMD EPYC).
     """
-    output = HKDF(_SHA256, 64, message_id, _INFO_BY_SUITE[suite.suite_id]).derive(data_key)
-    return output[:32], output[32:]
+
+    __slots__ = ("_expand",)
+
+    def __init__(self, data_key: bytes) -> None:
+        extract = hmac.HMAC(_HKDF_SALT, _SHA512)
+        extract.update(data_key)
+        # The keyed HMAC is copied for every message and never finalised.
+        self._expand = hmac.HMAC(extract.finalize(), _SHA512)
+
+    def __repr__(self) -> str:
+        return "KeySchedule(<redacted>)"
+
+    def message_keys(self, message_id: bytes, suite: Suite) -> tuple[bytes, bytes]:
+        """Return the content key and the commitment of the message ``message_id``."""
+        expand = self._expand.copy()
+        expand.update(_INFO_BY_SUITE[suite.suite_id] + message_id + _FIRST_BLOCK)
+        output = expand.finalize()
+        return output[:32], output[32:]
 
 
 def segment_nonce(number: int, *, final: bool) -> bytes:
