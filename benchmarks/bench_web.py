@@ -21,20 +21,31 @@ from __future__ import annotations
 
 import argparse
 import html.parser
-import json
 import random
-import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import bleach  # type: ignore[import-untyped]  # bleach 6.4.0 ships no type information
+import harness
 import nh3
 from bleach.sanitizer import Cleaner as BleachCleaner  # type: ignore[import-untyped]
-from harness import Contender, machine_facts, measure, render_table
+from harness import (
+    Comparison,
+    Plan,
+    Settings,
+    add_json_option,
+    add_quick_option,
+    format_checks,
+    format_run,
+    machine_facts,
+    measure,
+    print_sections,
+    render_table,
+    settings_as_json,
+    write_json,
+)
 
 from jivs_security.web import DEFAULT_SANITIZER_POLICY, sanitize_html
 
@@ -47,14 +58,6 @@ TARGET_RATIO = 20.0
 # Versions to report. bleach vendors its own copy of html5lib, so there is no
 # html5lib to list.
 DISTRIBUTIONS = ("jivs", "nh3", "bleach", "webencodings")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Measurement lengths: rounds and seconds per contender per round."""
-
-    rounds: int
-    slice_seconds: float
 
 
 # Rounds take rounds x slice x 12 contenders: about 45 s full and 5 s
@@ -228,33 +231,14 @@ def problems_in(markup: str) -> list[str]:
 # Measuring.
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """One table row: sanitize_html on one document against one peer."""
-
-    document: str
-    size: int
-    ours: Contender
-    peer: Contender
-
-    def ratios(self) -> list[float]:
-        """Return ours ops/s divided by peer ops/s, one value per round."""
-        return [ours / peer for ours, peer in zip(self.ours.rates, self.peer.rates, strict=True)]
-
-
 @dataclass
-class Plan:
-    """The contender groups to time, the rows that compare them, and what was checked first."""
+class Contender(harness.Contender):
+    """One sanitizer on one document, and its calls per second in each round."""
 
-    groups: list[list[Contender]] = field(default_factory=list)
-    rows: list[Comparison] = field(default_factory=list)
-    checks: list[str] = field(default_factory=list)
-
-    def contenders(self) -> list[Contender]:
-        return [contender for group in self.groups for contender in group]
+    characters_per_call: int
 
 
-def add_document(plan: Plan, size: int) -> None:
+def add_document(plan: Plan[Contender], size: int) -> None:
     """Add the contenders and rows for one document size, after checking every output."""
     markup = document(size, SEED + size)
     name = f"{len(markup) / 1000:.0f} KB"
@@ -296,37 +280,43 @@ def add_document(plan: Plan, size: int) -> None:
     )
 
     prefix = f"sanitize/{size}"
+    characters = len(markup)
     group = [
-        Contender(f"{prefix}/jivs", "sanitize_html", ours),
-        Contender(f"{prefix}/nh3", "nh3 Cleaner, same settings", nh3_bare),
-        Contender(f"{prefix}/bleach-cleaner", "bleach Cleaner, reused", bleach_reused),
-        Contender(f"{prefix}/bleach-clean", "bleach.clean", bleach_function),
+        Contender(f"{prefix}/jivs", "sanitize_html", ours, characters),
+        Contender(f"{prefix}/nh3", "nh3 Cleaner, same settings", nh3_bare, characters),
+        Contender(f"{prefix}/bleach-cleaner", "bleach Cleaner, reused", bleach_reused, characters),
+        Contender(f"{prefix}/bleach-clean", "bleach.clean", bleach_function, characters),
     ]
     plan.groups.append(group)
     plan.rows += [
-        Comparison(name, len(markup), group[0], group[2]),
-        Comparison(name, len(markup), group[0], group[3]),
-        Comparison(name, len(markup), group[0], group[1]),
+        Comparison(name, group[0], group[2]),
+        Comparison(name, group[0], group[3]),
+        Comparison(name, group[0], group[1]),
     ]
 
 
 # Reporting.
 
 
-def summarize(row: Comparison) -> dict[str, Any]:
-    ratios = row.ratios()
-    lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
-    ours_rate = statistics.median(row.ours.rates)
+def summarize(row: Comparison[Contender]) -> dict[str, Any]:
+    """Return the shared row summary with the document's size and ours MB/s added.
+
+    The dict is rebuilt key by key because the JSON rows name the operation
+    ``document``, list ``characters`` second and put ``ours_mb_per_s`` before
+    the ratio.
+    """
+    shared = harness.summarize(row, "ops")
+    characters = row.ours.characters_per_call
     return {
-        "document": row.document,
-        "characters": row.size,
-        "ours": row.ours.label,
-        "peer": row.peer.label,
-        "ours_ops_per_s": ours_rate,
-        "peer_ops_per_s": statistics.median(row.peer.rates),
-        "ours_mb_per_s": ours_rate * row.size / 1e6,
-        "ratio": statistics.median(ratios),
-        "ratio_quartiles": [lower, upper],
+        "document": shared["operation"],
+        "characters": characters,
+        "ours": shared["ours"],
+        "peer": shared["peer"],
+        "ours_ops_per_s": shared["ours_ops_per_s"],
+        "peer_ops_per_s": shared["peer_ops_per_s"],
+        "ours_mb_per_s": shared["ours_ops_per_s"] * characters / 1e6,
+        "ratio": shared["ratio"],
+        "ratio_quartiles": shared["ratio_quartiles"],
     }
 
 
@@ -361,53 +351,28 @@ def format_targets(summaries: Sequence[dict[str, Any]]) -> str:
 
 
 def report(
-    arguments: argparse.Namespace, settings: Settings, plan: Plan, *, elapsed: float
+    arguments: argparse.Namespace, settings: Settings, plan: Plan[Contender], *, elapsed: float
 ) -> None:
     """Print the table, the checks and the targets, and write JSON if requested."""
     summaries = [summarize(row) for row in plan.rows]
     machine = machine_facts(DISTRIBUTIONS)
-    print()
-    print(
-        f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; ops/s are medians over "
-        "rounds, ratio is the median of per-round ours/peer"
+    print_sections(
+        format_run(settings, elapsed, "ops/s", machine),
+        format_table(summaries),
+        format_checks(plan.checks),
+        format_targets(summaries),
     )
-    print(
-        f"{machine['nproc']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-        + ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
-    )
-    print()
-    print(format_table(summaries))
-    print()
-    print("Checked before timing:")
-    for check in plan.checks:
-        print(f"  {check}")
-    print()
-    print(format_targets(summaries))
 
     if arguments.json is None:
         return
-    document_json = {
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "settings": {
-            "mode": "quick" if arguments.quick else "full",
-            "rounds": settings.rounds,
-            "slice_seconds": settings.slice_seconds,
-            "seed": SEED,
-        },
+    results = {
+        "settings": {**settings_as_json(settings, quick=arguments.quick), "seed": SEED},
         "machine": machine,
         "rows": summaries,
         "checks": plan.checks,
-        "contenders": {
-            contender.key: {
-                "label": contender.label,
-                "calls_per_batch": contender.calls_per_batch,
-                "ops_per_s_by_round": contender.rates,
-            }
-            for contender in plan.contenders()
-        },
+        "contenders": plan.contenders_as_json("ops"),
     }
-    arguments.json.write_text(json.dumps(document_json, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {arguments.json}")
+    write_json(arguments.json, results)
 
 
 # Running.
@@ -421,17 +386,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
             "in interleaved rounds."
         )
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=(
-            f"run {QUICK.rounds} rounds of {QUICK.slice_seconds} s per contender instead of "
-            f"{FULL.rounds} rounds of {FULL.slice_seconds} s per contender"
-        ),
-    )
-    parser.add_argument(
-        "--json", metavar="PATH", type=Path, help="also write the results as JSON to PATH"
-    )
+    add_quick_option(parser, QUICK, FULL)
+    add_json_option(parser)
     return parser.parse_args(argv)
 
 
@@ -439,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     settings = QUICK if arguments.quick else FULL
 
-    plan = Plan()
+    plan: Plan[Contender] = Plan()
     for size in SIZES:
         add_document(plan, size)
 

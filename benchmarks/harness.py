@@ -4,12 +4,16 @@ The scripts import this module as ``harness``, because running
 ``python benchmarks/bench_x.py`` puts the benchmarks directory on sys.path.
 Each contender is calibrated to fill a slice of time, then timed once per
 round in an order that rotates from round to round, so load from other
-processes on a shared machine falls on all contenders alike.
+processes on a shared machine falls on all contenders alike. A script
+collects its contenders and rows in a :class:`Plan`, and reports them with
+the formatting and JSON helpers at the end of this module.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
+import json
 import math
 import os
 import platform
@@ -33,6 +37,14 @@ class RoundSettings(Protocol):
 
     @property
     def slice_seconds(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Measurement lengths: rounds and seconds per contender per round."""
+
+    rounds: int
+    slice_seconds: float
 
 
 class Measured(Protocol):
@@ -66,6 +78,20 @@ class Contender:
         median_rate = statistics.median(self.rates)
         self.calls_per_batch = max(1, round(median_rate * slice_seconds))
 
+    def as_json(self, rate_name: str) -> dict[str, Any]:
+        """Return the label, the last batch size and the rates, for the JSON results.
+
+        The rates go under ``<rate_name>_per_s_by_round``.
+        """
+        return {
+            "label": self.label,
+            "calls_per_batch": self.calls_per_batch,
+            f"{rate_name}_per_s_by_round": self.rates,
+        }
+
+
+ContenderT = TypeVar("ContenderT", bound=Contender)
+
 
 @dataclass(frozen=True)
 class Comparison(Generic[MeasuredT]):
@@ -78,6 +104,22 @@ class Comparison(Generic[MeasuredT]):
     def ratios(self) -> list[float]:
         """Return ours rate divided by the peer's rate, one value per round."""
         return [ours / peer for ours, peer in zip(self.ours.rates, self.peer.rates, strict=True)]
+
+
+@dataclass
+class Plan(Generic[ContenderT]):
+    """The contender groups to time, the rows that compare them, and what was checked first."""
+
+    groups: list[list[ContenderT]] = field(default_factory=list)
+    rows: list[Comparison[ContenderT]] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+
+    def contenders(self) -> list[ContenderT]:
+        return [contender for group in self.groups for contender in group]
+
+    def contenders_as_json(self, rate_name: str) -> dict[str, dict[str, Any]]:
+        """Return each contender's :meth:`Contender.as_json` under its key."""
+        return {contender.key: contender.as_json(rate_name) for contender in self.contenders()}
 
 
 def time_batch(run: Callable[[], object], calls: int) -> float:
@@ -229,3 +271,79 @@ def format_comparisons(summaries: Sequence[dict[str, Any]], unit: str, rate_key:
         for summary in summaries
     ]
     return render_table(headings, lines, left=2)
+
+
+def format_run(
+    settings: RoundSettings, elapsed: float, rate_unit: str, machine: dict[str, Any]
+) -> str:
+    """Describe the rounds and the machine in two lines, with the rates given in ``rate_unit``.
+
+    ``machine`` is what :func:`machine_facts` returns.
+    """
+    rounds = (
+        f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; {rate_unit} are medians over "
+        "rounds, ratio is the median of per-round ours/peer"
+    )
+    versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
+    host = (
+        f"{machine['nproc']} CPUs ({machine['cpu_model']}), Python {machine['python']}, {versions}"
+    )
+    return f"{rounds}\n{host}"
+
+
+def format_checks(checks: Sequence[str]) -> str:
+    """List what the script checked before timing, one indented line each."""
+    return "\n".join(["Checked before timing:", *(f"  {check}" for check in checks)])
+
+
+def print_sections(*sections: str) -> None:
+    """Print each section of a report after a blank line."""
+    for section in sections:
+        print()
+        print(section)
+
+
+# JSON results.
+
+
+def settings_as_json(settings: RoundSettings, *, quick: bool) -> dict[str, Any]:
+    """Return the mode and the round lengths, for the ``settings`` entry of the JSON results."""
+    return {
+        "mode": "quick" if quick else "full",
+        "rounds": settings.rounds,
+        "slice_seconds": settings.slice_seconds,
+    }
+
+
+def write_json(path: Path, results: dict[str, Any]) -> None:
+    """Write ``results`` to ``path`` as indented JSON, and print the path.
+
+    The first key, ``measured_at``, is the UTC time of writing.
+    """
+    document = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **results}
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {path}")
+
+
+# Command line.
+
+
+def add_quick_option(
+    parser: argparse.ArgumentParser, quick: RoundSettings, full: RoundSettings
+) -> None:
+    """Add ``--quick``, which selects the ``quick`` settings in place of ``full``."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=(
+            f"run {quick.rounds} rounds of {quick.slice_seconds} s per contender instead of "
+            f"{full.rounds} rounds of {full.slice_seconds} s per contender"
+        ),
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json PATH``, the file that :func:`write_json` writes."""
+    parser.add_argument(
+        "--json", metavar="PATH", type=Path, help="also write the results as JSON to PATH"
+    )
