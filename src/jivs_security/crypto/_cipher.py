@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidTag
 
 from jivs_security.crypto import _format, _stream
 from jivs_security.crypto._cache import DataKeyCache
-from jivs_security.crypto._context import canonical_context
+from jivs_security.crypto._context import canonical_context, str_pairs
 from jivs_security.crypto._format import MESSAGE_ID_BYTES, TAG_BYTES, Header
 from jivs_security.crypto._provider import KeyProvider, WrappedKey
 from jivs_security.crypto._suite import (
@@ -369,10 +369,23 @@ class EnvelopeCipher:
             provider = self._provider_for(wrapped)
             if provider is None:
                 continue
-            cache_key = ("decrypt", wrapped.provider_id, wrapped.key_id, wrapped.ciphertext)
+            # The context is part of the key because the provider binds the
+            # wrapped key to it: under another context, unwrap would fail.
+            cache_key = (
+                "decrypt",
+                wrapped.provider_id,
+                wrapped.key_id,
+                wrapped.ciphertext,
+                header.context_bytes,
+            )
             cached = self._cache.get_for_decryption(cache_key) if self._cache else None
             if cached is not None:
-                return cached.message_keys(header.message_id, suite)
+                derived = cached.message_keys(header.message_id, suite)
+                # Skipped like an unwrapped key with another commitment, so
+                # a warm cache decides exactly as a cold one.
+                if hmac.compare_digest(derived[1], header.commitment):
+                    return derived
+                continue
             try:
                 data_key = provider.unwrap(wrapped, header.context)
             except KeyUnavailable as error:
@@ -416,13 +429,14 @@ def _check_context(header: Header, context: Mapping[str, str] | None) -> None:
     """Raise :class:`DecryptionFailed` unless ``context`` is the header's context.
 
     The context is public, so it is compared in variable time. A plain dict
-    equal to the header's parsed context has the same canonical form, which
-    spares serialising it. Any other argument is serialised and compared as
-    bytes, and an invalid one raises :class:`ConfigurationError`.
+    of exact ``str`` equal to the header's parsed context has the same
+    canonical form, which spares serialising it. Any other argument is
+    serialised and compared as bytes, and an invalid one raises
+    :class:`ConfigurationError`.
     """
-    if type(context) is dict and context == header.section.context:
-        return
     if context is None and not header.section.context:
+        return
+    if str_pairs(context) is not None and context == header.section.context:
         return
     if canonical_context(context) != header.context_bytes:
         raise DecryptionFailed

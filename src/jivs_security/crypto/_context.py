@@ -7,7 +7,13 @@ from collections.abc import Mapping
 
 from jivs_security.errors import ConfigurationError
 
-__all__ = ["MAX_CONTEXT_BYTES", "MAX_CONTEXT_PAIRS", "canonical_context", "parse_context"]
+__all__ = [
+    "MAX_CONTEXT_BYTES",
+    "MAX_CONTEXT_PAIRS",
+    "canonical_context",
+    "parse_context",
+    "str_pairs",
+]
 
 # Limits keep a header small and bounded. AWS KMS caps an encryption context
 # at 8,192 characters in total, so a context within these limits can also be
@@ -26,9 +32,9 @@ _PARSED_MAX_BYTES = 1024
 _parsed: dict[bytes, dict[str, str]] = {}
 
 # Canonical forms kept by the pairs of the dict they came from, in its
-# order, because an application usually encrypts under a few contexts. An
-# entry is added only when every key and value is exactly a str, so a hit
-# means equal text and thus equal bytes. It has the same bounds as _parsed.
+# order, because an application usually encrypts under a few contexts. It
+# is used only when every key and value is exactly a str, so a hit means
+# equal text and thus equal bytes. It has the same bounds as _parsed.
 _canonical: dict[tuple[tuple[str, str], ...], bytes] = {}
 
 
@@ -51,29 +57,36 @@ def canonical_context(context: Mapping[str, str] | None) -> bytes:
     """
     if context is None:
         return _serialize({})
-    # The exact type check leaves out dict subclasses, whose items() may
-    # differ from what the dict holds.
-    if type(context) is not dict:
+    pairs = str_pairs(context)
+    if pairs is None:
         return _serialize(context)
 
-    # A plain dict, the usual argument, is first looked up by its pairs.
-    pairs = tuple(context.items())
-    try:
-        cached = _canonical.get(pairs)
-    except TypeError:
-        # An unhashable key or value, which _serialize rejects.
-        return _serialize(context)
+    cached = _canonical.get(pairs)
     if cached is not None:
         return cached
-
     result = _serialize(context)
-    if len(result) <= _PARSED_MAX_BYTES and all(
-        type(key) is str and type(value) is str for key, value in pairs
-    ):
+    if len(result) <= _PARSED_MAX_BYTES:
         if len(_canonical) >= _PARSED_MAX_ENTRIES:
             _canonical.clear()
         _canonical[pairs] = result
     return result
+
+
+def str_pairs(context: object) -> tuple[tuple[str, str], ...] | None:
+    """Return the pairs of a plain dict whose keys and values are all exactly ``str``, else None.
+
+    Only such pairs may be compared or looked up by equality. A dict
+    subclass may override ``items()``, and a ``str`` subclass or a look-alike
+    such as ``UserString`` may override ``__eq__`` and ``__hash__``, so any
+    of them could match text that it does not contain.
+    """
+    if type(context) is not dict:
+        return None
+    pairs = tuple(context.items())
+    for key, value in pairs:
+        if type(key) is not str or type(value) is not str:
+            return None
+    return pairs
 
 
 def _serialize(context: Mapping[str, str]) -> bytes:
