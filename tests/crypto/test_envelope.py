@@ -28,9 +28,11 @@ from crypto_support import (
     secret_forms,
     split_message,
 )
+from jivs_security.crypto import _cipher
 from jivs_security.crypto._cache import DataKeyCache
 from jivs_security.crypto._cipher import EnvelopeCipher, MessageInfo
 from jivs_security.crypto._format import MAX_WRAPPED_KEYS, Header, read_header
+from jivs_security.crypto._provider import WrappedKey
 from jivs_security.crypto._stream import exact_reader
 from jivs_security.crypto._suite import SUITES, KeySchedule, suite_by_name
 from jivs_security.errors import ConfigurationError, DecryptionFailed, KeyUnavailable
@@ -809,6 +811,72 @@ def test_logs_hold_no_keys(provider: FakeKeyProvider, caplog: pytest.LogCaptureF
 
     assert leaks(logged, [*secrets, b"plaintext"]) == []
     assert [record.levelname for record in caplog.records] == ["WARNING", "DEBUG"]
+
+
+class OutageOnLookup(FakeKeyProvider):
+    """A provider whose can_unwrap calls a key service that is down, as AWS KMS may."""
+
+    def can_unwrap(self, wrapped: WrappedKey) -> bool:
+        """Raise KeyUnavailable, as a failed key lookup would."""
+        raise KeyUnavailable(
+            "the key lookup failed",
+            provider=self.provider_id,
+            key_id=wrapped.key_id,
+            retryable=True,
+        )
+
+
+def test_lookup_outage_tries_next_key(provider: FakeKeyProvider, backup: FakeKeyProvider) -> None:
+    """A can_unwrap outage on the first wrapped key falls through to the second one."""
+    blob = EnvelopeCipher(provider, backup).encrypt(b"data", context=CONTEXT)
+    reader = EnvelopeCipher(OutageOnLookup("primary"), backup)
+
+    assert reader.decrypt(blob, context=CONTEXT) == b"data"
+
+
+def test_lookup_outage_alone_unavailable(provider: FakeKeyProvider) -> None:
+    """With no other wrapped key to try, a can_unwrap outage raises KeyUnavailable."""
+    blob = EnvelopeCipher(provider).encrypt(b"data", context=CONTEXT)
+    reader = EnvelopeCipher(OutageOnLookup("primary"))
+
+    with pytest.raises(KeyUnavailable):
+        reader.decrypt(blob, context=CONTEXT)
+
+
+class ShortKeyProvider(FakeKeyProvider):
+    """A faulty provider whose generate returns a data key of the wrong length."""
+
+    def generate(self, context: Mapping[str, str]) -> tuple[bytes, WrappedKey]:
+        """Return a 16-byte key with a wrapped form of a real one."""
+        data_key, wrapped = super().generate(context)
+        return data_key[:16], wrapped
+
+
+def test_short_data_key_rejected() -> None:
+    """A provider that generates a data key of the wrong length fails before anything is sealed."""
+    cipher = EnvelopeCipher(ShortKeyProvider())
+    destination = io.BytesIO()
+
+    with pytest.raises(ConfigurationError, match="16 bytes as a data key"):
+        cipher.encrypt(b"data", context=CONTEXT)
+    with pytest.raises(ConfigurationError, match="16 bytes as a data key"):
+        cipher.encrypt_stream(io.BytesIO(b"data"), destination, context=CONTEXT)
+
+    assert destination.getvalue() == b""
+
+
+def test_segment_limit_checked_in_memory(
+    provider: FakeKeyProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message over the segment limit fails before any key-service call."""
+    monkeypatch.setattr(_cipher, "MAX_SEGMENTS", 2)
+    cipher = EnvelopeCipher(provider, segment_size=SEGMENT)
+
+    with pytest.raises(ConfigurationError, match="more than 2 segments"):
+        cipher.encrypt(bytes(2 * SEGMENT + 1), context=CONTEXT)
+
+    assert provider.service_calls == 0
+    assert cipher.decrypt(cipher.encrypt(bytes(2 * SEGMENT)), context=None) == bytes(2 * SEGMENT)
 
 
 def test_unwrap_prefers_retryable_outage() -> None:

@@ -18,7 +18,7 @@ import pytest
 from crypto_support import Failure, FakeKeyProvider, flip, split_message
 from jivs_security.crypto._cache import DataKeyCache
 from jivs_security.crypto._cipher import EnvelopeCipher
-from jivs_security.errors import DecryptionFailed, KeyUnavailable
+from jivs_security.errors import ConfigurationError, DecryptionFailed, KeyUnavailable
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -180,6 +180,76 @@ def test_short_reads_round_trip(cipher: EnvelopeCipher, step: int) -> None:
     cipher.decrypt_stream(sealed, decrypted, context=CONTEXT)
 
     assert decrypted.getvalue() == data
+
+
+class TrickleWriter(io.RawIOBase):
+    """A raw destination that takes at most ``step`` bytes per write, as a pipe may."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self._step = step
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int:
+        """Keep the first ``step`` bytes of ``data`` and return how many were kept."""
+        taken = memoryview(data).cast("B")[: self._step]
+        self.data += taken
+        return len(taken)
+
+
+class StalledWriter(io.RawIOBase):
+    """A raw destination that never accepts a byte: it returns ``result`` from write."""
+
+    def __init__(self, result: int | None) -> None:
+        super().__init__()
+        self._result = result
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int | None:
+        """Accept nothing."""
+        return self._result
+
+
+@pytest.mark.parametrize("step", [1, 100, SEGMENT + 3])
+def test_short_writes_round_trip(cipher: EnvelopeCipher, step: int) -> None:
+    """Destinations that take fewer bytes than given get the rest in further writes."""
+    data = os.urandom(THREE_SEGMENTS)
+    encrypted = TrickleWriter(step)
+    decrypted = TrickleWriter(step)
+
+    sealed_size = cipher.encrypt_stream(
+        io.BytesIO(data), cast(BinaryIO, encrypted), context=CONTEXT
+    )
+    opened_size = cipher.decrypt_stream(
+        io.BytesIO(bytes(encrypted.data)), cast(BinaryIO, decrypted), context=CONTEXT
+    )
+
+    assert sealed_size == len(encrypted.data)
+    assert opened_size == len(data)
+    assert bytes(decrypted.data) == data
+
+
+@pytest.mark.parametrize("result", [None, 0], ids=["non-blocking", "no progress"])
+@pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
+def test_stalled_destination_rejected(
+    cipher: EnvelopeCipher, result: int | None, direction: str
+) -> None:
+    """A destination that accepts nothing raises ConfigurationError instead of losing data."""
+    blob = cipher.encrypt(b"data", context=CONTEXT)
+    destination = cast(BinaryIO, StalledWriter(result))
+
+    if direction == "encrypt":
+        source, run = io.BytesIO(b"data"), cipher.encrypt_stream
+    else:
+        source, run = io.BytesIO(blob), cipher.decrypt_stream
+
+    with pytest.raises(ConfigurationError, match="destination stream"):
+        run(source, destination, context=CONTEXT)
 
 
 def test_file_round_trip(cipher: EnvelopeCipher, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from jivs_security.crypto._context import canonical_context, str_pairs
 from jivs_security.crypto._format import MESSAGE_ID_BYTES, TAG_BYTES, Header
 from jivs_security.crypto._provider import KeyProvider, WrappedKey
 from jivs_security.crypto._suite import (
+    DATA_KEY_BYTES,
     SUITES,
     Aead,
     KeySchedule,
@@ -150,10 +151,18 @@ class EnvelopeCipher:
         """Encrypt ``data`` and return the message: header and body."""
         context_bytes = canonical_context(context)
         plaintext = memoryview(data).cast("B")
+        size = self._segment_size
+        if len(plaintext) > MAX_SEGMENTS * size:
+            raise ConfigurationError(
+                f"{len(plaintext)} bytes need more than {MAX_SEGMENTS} segments of {size} "
+                "bytes; encrypt them with a larger segment_size",
+                setting="segment_size",
+                expected="a segment size that keeps the message within the segment limit",
+                value=size,
+            )
         schedule, wrapped_keys = self._data_key(context or {}, context_bytes, len(plaintext))
         header, aead = self._new_header(schedule, context_bytes, wrapped_keys)
 
-        size = self._segment_size
         if len(plaintext) <= size:
             return header + aead.encrypt(_ONLY_SEGMENT_NONCE, plaintext, None)
         parts = [header]
@@ -207,7 +216,7 @@ class EnvelopeCipher:
         context_bytes = canonical_context(context)
         schedule, wrapped_keys = self._fresh_data_key(context or {})
         header, aead = self._new_header(schedule, context_bytes, wrapped_keys)
-        destination.write(header)
+        _stream.write_all(destination, header)
         return len(header) + _stream.encrypt_segments(
             aead, source, destination, self._segment_size, MAX_SEGMENTS
         )
@@ -302,6 +311,19 @@ class EnvelopeCipher:
     ) -> tuple[KeySchedule, tuple[WrappedKey, ...]]:
         first, *others = self._providers
         data_key, wrapped = first.generate(context)
+        if not isinstance(data_key, bytes) or len(data_key) != DATA_KEY_BYTES:
+            # A shorter key would silently weaken every message under it.
+            returned = (
+                f"{len(data_key)} bytes"
+                if isinstance(data_key, bytes)
+                else f"a {type(data_key).__name__}"
+            )
+            raise ConfigurationError(
+                f"key provider {first!r} returned {returned} as a data key, but data keys "
+                f"are {DATA_KEY_BYTES} bytes; fix the provider's generate()",
+                setting="provider",
+                expected=f"a provider whose generate() returns {DATA_KEY_BYTES} bytes",
+            )
         wrapped_keys = (wrapped, *(provider.wrap(data_key, context) for provider in others))
         return KeySchedule(data_key), wrapped_keys
 
@@ -365,10 +387,19 @@ class EnvelopeCipher:
         """
         suite: Suite = SUITES[header.suite]
         unavailable: list[KeyUnavailable] = []
+        provider_found = False
         for wrapped in header.wrapped_keys:
-            provider = self._provider_for(wrapped)
+            # can_unwrap may call the key service (AWS KMS resolves an alias
+            # once), so an outage there is handled like one in unwrap: the
+            # next wrapped key is tried.
+            try:
+                provider = self._provider_for(wrapped)
+            except KeyUnavailable as error:
+                unavailable.append(error)
+                continue
             if provider is None:
                 continue
+            provider_found = True
             # The context is part of the key because the provider binds the
             # wrapped key to it: under another context, unwrap would fail.
             cache_key = (
@@ -405,7 +436,7 @@ class EnvelopeCipher:
             # Prefer an outage that may pass, so a caller does not give up on
             # a message that another attempt could open.
             raise next((error for error in unavailable if error.retryable), unavailable[-1])
-        if all(self._provider_for(wrapped) is None for wrapped in header.wrapped_keys):
+        if not provider_found:
             # Raised as DecryptionFailed like any other mismatch, because the
             # key ids may have been altered. The warning gives the operator the ids.
             logger.warning(

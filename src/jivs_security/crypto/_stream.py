@@ -11,7 +11,7 @@ from jivs_security.crypto._format import TAG_BYTES
 from jivs_security.crypto._suite import Aead, segment_nonce
 from jivs_security.errors import ConfigurationError, DecryptionFailed
 
-__all__ = ["decrypt_segments", "encrypt_segments", "exact_reader"]
+__all__ = ["decrypt_segments", "encrypt_segments", "exact_reader", "write_all"]
 
 
 def exact_reader(source: BinaryIO) -> Callable[[int], bytes]:
@@ -52,6 +52,35 @@ def _fill(source: BinaryIO, buffer: bytearray) -> int:
     return filled
 
 
+def write_all(destination: BinaryIO, data: bytes | memoryview) -> None:
+    """Write all of ``data``, repeating the write when a raw stream takes only part of it.
+
+    Buffered files and ``io.BytesIO`` take everything at once, but a raw
+    stream such as an unbuffered pipe or socket may return a shorter count.
+    """
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        count = destination.write(view[written:])
+        if count is None:
+            # A non-blocking stream that had no room: the rest would be lost.
+            raise ConfigurationError(
+                "the destination stream is non-blocking and accepted no data; "
+                "pass a blocking file object",
+                setting="destination",
+                expected="a blocking binary file object",
+            )
+        if count <= 0:
+            raise ConfigurationError(
+                f"the destination stream wrote {count} of {len(view) - written} bytes; "
+                "pass a file object whose write() makes progress",
+                setting="destination",
+                expected="a binary file object whose write() returns the bytes it wrote",
+                value=count,
+            )
+        written += count
+
+
 def encrypt_segments(
     aead: Aead, source: BinaryIO, destination: BinaryIO, segment_size: int, max_segments: int
 ) -> int:
@@ -88,11 +117,11 @@ def encrypt_segments(
             size: int = encrypt_into(
                 nonce, plaintext, None, memoryview(output)[: current_length + TAG_BYTES]
             )
-            destination.write(memoryview(output)[:size])
+            write_all(destination, memoryview(output)[:size])
         else:
             sealed = aead.encrypt(nonce, plaintext, None)
             size = len(sealed)
-            destination.write(sealed)
+            write_all(destination, sealed)
         written += size
 
         if final:
@@ -133,11 +162,11 @@ def decrypt_segments(
                 size: int = decrypt_into(
                     nonce, sealed, None, memoryview(output)[: current_length - TAG_BYTES]
                 )
-                destination.write(memoryview(output)[:size])
+                write_all(destination, memoryview(output)[:size])
             else:
                 opened = aead.decrypt(nonce, sealed, None)
                 size = len(opened)
-                destination.write(opened)
+                write_all(destination, opened)
             written += size
 
             if final:
