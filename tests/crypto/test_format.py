@@ -175,7 +175,7 @@ def test_section_must_end_at_commitment() -> None:
 
 @pytest.mark.parametrize(
     "length",
-    [0, PREFIX_BYTES, FIXED_BYTES + 7, _format.MAX_HEADER_BYTES + 1, 2**32 - 1],
+    [0, PREFIX_BYTES, FIXED_BYTES + 9, _format.MAX_HEADER_BYTES + 1, 2**32 - 1],
     ids=["zero", "prefix only", "under the minimum", "over the maximum", "maximum u32"],
 )
 def test_header_length_out_of_range_rejected(length: int) -> None:
@@ -184,6 +184,21 @@ def test_header_length_out_of_range_rejected(length: int) -> None:
 
     with pytest.raises(DecryptionFailed):
         EnvelopeCipher.inspect(with_header_length(blob, length))
+
+
+def test_smallest_header_parses() -> None:
+    """The smallest header the format allows, 105 bytes, parses in both readers."""
+    section = b"\x00\x02" + b"\x00\x00" + b"\x01" + b"\x00" + b"\x00\x00" + b"\x00\x00"
+    prefix = b"JVEF\x01" + struct.pack(">HII", 1, SEGMENT, FIXED_BYTES + len(section))
+    header = prefix + bytes(32) + section + bytes(32) + bytes(16)
+
+    parsed = _format.parse_header(memoryview(header), frozenset(SUITES))
+    streamed = _format.read_header(exact_reader(io.BytesIO(header)), frozenset(SUITES))
+
+    assert len(header) == 105
+    assert parsed.size == 105
+    assert parsed.wrapped_keys == (WrappedKey("", "", b""),)
+    assert streamed.signed_bytes == parsed.signed_bytes
 
 
 def test_stream_reader_stops_at_forged_length() -> None:

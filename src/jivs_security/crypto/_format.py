@@ -65,8 +65,9 @@ _U16 = struct.Struct(">H")
 
 # The bytes of a header outside its keys section.
 _FIXED_BYTES: Final = _PREFIX.size + COMMITMENT_BYTES + TAG_BYTES
-# The smallest keys section: an empty context and one key with empty fields.
-_MIN_SECTION_BYTES: Final = 2 + 1 + (1 + 2 + 2)
+# The smallest keys section: the context length, an empty context (its
+# 2-byte pair count), the key count and one key whose fields are empty.
+_MIN_SECTION_BYTES: Final = 2 + 2 + 1 + (1 + 2 + 2)
 # The largest header that the field widths allow. A stream reader checks the
 # header length against it before reading, so a forged length cannot make it
 # allocate more.
