@@ -9,7 +9,7 @@ distinct inputs test the cache bounds, and rewrapped messages are reopened.
 
 Some forged messages need a valid header tag. :func:`seal` writes them from
 a known data key by following docs/crypto-format.md with cryptography's
-HKDF class, so such a test shows what a sender holding that data key could
+HKDF class. Such a test shows what a sender holding that data key could
 make, and a check that the parser skipped would let the message open.
 """
 

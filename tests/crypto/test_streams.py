@@ -195,9 +195,9 @@ class TrickleWriter(io.RawIOBase):
 
     def write(self, data: ReadableBuffer) -> int:
         """Keep the first ``step`` bytes of ``data`` and return how many were kept."""
-        taken = memoryview(data).cast("B")[: self._step]
-        self.data += taken
-        return len(taken)
+        accepted = memoryview(data).cast("B")[: self._step]
+        self.data += accepted
+        return len(accepted)
 
 
 class StalledWriter(io.RawIOBase):
