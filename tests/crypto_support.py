@@ -15,7 +15,7 @@ import enum
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -184,6 +184,29 @@ class FakeKeyProvider:
             return AESGCM(self._keks[version]).decrypt(nonce, sealed, self._aad(version, context))
         except (InvalidTag, ValueError):
             raise DecryptionFailed from None
+
+
+# Contexts of other mapping types, as applications might pass them.
+
+
+class ContextView(Mapping[str, str]):
+    """A read-only mapping that is not a dict."""
+
+    def __init__(self, pairs: Mapping[str, str]) -> None:
+        self._pairs = dict(pairs)
+
+    def __getitem__(self, key: str) -> str:
+        return self._pairs[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pairs)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+
+class ContextDict(dict[str, str]):
+    """A dict subclass with nothing changed, which decryption compares by its serialised form."""
 
 
 # Messages: splitting a message into its header and segments, and naming

@@ -20,6 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto_support import (
+    ContextDict,
+    ContextView,
     Failure,
     FakeKeyProvider,
     Region,
@@ -231,26 +233,6 @@ def test_invalid_context_rejected_on_decrypt(
         cipher.decrypt(blob, context={**CONTEXT, "tenant": 42})  # type: ignore[dict-item]
 
     assert provider.calls["unwrap"] == 0
-
-
-class ContextView(Mapping[str, str]):
-    """A read-only mapping that is not a dict, as an application might pass."""
-
-    def __init__(self, pairs: dict[str, str]) -> None:
-        self._pairs = pairs
-
-    def __getitem__(self, key: str) -> str:
-        return self._pairs[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._pairs)
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-
-class ContextDict(dict[str, str]):
-    """A dict subclass, which decryption compares by its serialised form."""
 
 
 @pytest.mark.parametrize("mapping", [MappingProxyType, ContextView, ContextDict])

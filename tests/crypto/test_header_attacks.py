@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from crypto_support import FakeKeyProvider, flip, message_regions
+from crypto_support import ContextDict, ContextView, FakeKeyProvider, flip, message_regions
 from jivs_security.crypto import _context, _format
 from jivs_security.crypto._cache import DataKeyCache
 from jivs_security.crypto._cipher import EnvelopeCipher
@@ -451,26 +451,6 @@ def test_caller_changes_leave_cache_intact(cold_caches: None) -> None:
 
 
 # The context check: dicts, other mappings and objects that lie about equality.
-
-
-class ContextView(Mapping[str, str]):
-    """A read-only mapping that is not a dict."""
-
-    def __init__(self, pairs: Mapping[str, str]) -> None:
-        self._pairs = dict(pairs)
-
-    def __getitem__(self, key: str) -> str:
-        return self._pairs[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._pairs)
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-
-class ContextDict(dict[str, str]):
-    """A dict subclass with nothing changed."""
 
 
 class AlwaysEqualDict(dict[str, str]):
