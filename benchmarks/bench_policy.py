@@ -30,7 +30,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import random
 import statistics
 import string
@@ -38,15 +37,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
+from harness import machine_facts
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from jivs_security.passwords._policy import PasswordPolicy
 from jivs_security.passwords._strength import MAX_SCORED_LENGTH, MAX_SCORING_WORK, scoring_prefix
+
+# The distributions whose versions the report lists.
+DISTRIBUTIONS = ("jivs", "zxcvbn")
 
 # The target for the slowest input, by the median of its repeated checks.
 TARGET_MS = 50.0
@@ -240,31 +241,6 @@ def search(policy: PasswordPolicy, settings: Settings, rng: random.Random) -> li
 # Reporting.
 
 
-def machine_facts() -> dict[str, Any]:
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        cpuinfo = ""
-    model_lines = [line for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu_model = model_lines[0].split(":", 1)[1].strip() if model_lines else platform.processor()
-    versions = {}
-    for distribution in ("jivs", "zxcvbn"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-    return {
-        "nproc": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "cpu_model": cpu_model or "unknown",
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
-
-
 def load_average() -> list[float] | None:
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
@@ -365,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if arguments.json is not None:
         report = {
-            "machine": machine_facts(),
+            "machine": machine_facts(DISTRIBUTIONS),
             "settings": asdict(settings),
             "bounds": {
                 "max_scored_length": MAX_SCORED_LENGTH,
