@@ -34,14 +34,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
 from harness import machine_facts
-from loopback_redis import LoopbackRedis
+from loopback_redis import delete_keys, redis_url_for_run
 
 from jivs_security.errors import AccountLocked
 from jivs_security.passwords._lockout import LockoutGuard
@@ -370,28 +369,6 @@ def format_targets(counts: Sequence[CommandCount]) -> str:
 
 
 # Running.
-
-
-@contextmanager
-def redis_url_for_run(configured_url: str | None) -> Iterator[tuple[str, str]]:
-    """Yield the Redis URL to use and a description of the server behind it."""
-    if configured_url is not None:
-        yield configured_url, "given by --redis-url"
-        return
-    with LoopbackRedis() as server:
-        yield server.url, f"private redis-server {server.version()} on 127.0.0.1"
-
-
-def delete_keys(store: RedisStore) -> None:
-    """Delete every key under the store's prefix."""
-    batch: list[Any] = []
-    for name in store.client.scan_iter(match=store.key("*"), count=1000):
-        batch.append(name)
-        if len(batch) == 1000:
-            store.client.delete(*batch)
-            batch.clear()
-    if batch:
-        store.client.delete(*batch)
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -24,8 +24,7 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,7 +51,7 @@ from harness import (
 from joserfc import jwt as jose_jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import OctKey, OKPKey
-from loopback_redis import LoopbackRedis
+from loopback_redis import delete_keys, redis_url_for_run
 
 from jivs_security.stores import KeyValueStore, MemoryStore, RedisStore
 from jivs_security.tokens import KeyRing, SigningKey, TokenKind, TokenService
@@ -224,28 +223,6 @@ def count_commands(
         by_command=by_command,
         other_clients=max(0, max(before["connected_clients"], after["connected_clients"]) - 2),
     )
-
-
-@contextmanager
-def redis_url_for_run(configured_url: str | None) -> Iterator[tuple[str, str]]:
-    """Yield the Redis URL to use and a description of the server behind it."""
-    if configured_url is not None:
-        yield configured_url, "given by --redis-url"
-        return
-    with LoopbackRedis() as server:
-        yield server.url, f"private redis-server {server.version()} on 127.0.0.1"
-
-
-def delete_keys(store: RedisStore) -> None:
-    """Delete every key under the store's prefix."""
-    batch: list[Any] = []
-    for name in store.client.scan_iter(match=store.key("*"), count=1000):
-        batch.append(name)
-        if len(batch) == 1000:
-            store.client.delete(*batch)
-            batch.clear()
-    if batch:
-        store.client.delete(*batch)
 
 
 # Building the contenders.

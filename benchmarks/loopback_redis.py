@@ -2,6 +2,8 @@
 
 The server runs without persistence in a temporary directory, on a free
 port, and is stopped and its directory removed when the context ends.
+:func:`redis_url_for_run` starts one unless a URL is given, and
+:func:`delete_keys` clears a benchmark's keys between runs.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import redis
 
-__all__ = ["LoopbackRedis"]
+from jivs_security.stores import RedisStore
+
+__all__ = ["LoopbackRedis", "delete_keys", "redis_url_for_run"]
 
 HOST = "127.0.0.1"
 
@@ -184,3 +190,25 @@ class LoopbackRedis:
     def _close(self) -> None:
         self._stop()
         shutil.rmtree(self._directory, ignore_errors=True)
+
+
+@contextmanager
+def redis_url_for_run(configured_url: str | None) -> Iterator[tuple[str, str]]:
+    """Yield the Redis URL to use and a description of the server behind it."""
+    if configured_url is not None:
+        yield configured_url, "given by --redis-url"
+        return
+    with LoopbackRedis() as server:
+        yield server.url, f"private redis-server {server.version()} on 127.0.0.1"
+
+
+def delete_keys(store: RedisStore) -> None:
+    """Delete every key under the store's prefix."""
+    batch: list[Any] = []
+    for name in store.client.scan_iter(match=store.key("*"), count=1000):
+        batch.append(name)
+        if len(batch) == 1000:
+            store.client.delete(*batch)
+            batch.clear()
+    if batch:
+        store.client.delete(*batch)
